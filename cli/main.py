@@ -1,0 +1,17 @@
+"""Entry point of the `paysaga` command; sub-commands live in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="paysaga",
+    help="Durable payment engine: run the stack, make payments, operate the ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """paysaga: payments as durable sagas on Temporal with a double-entry ledger."""

@@ -1,0 +1,1 @@
+"""Payload encryption, field encryption at rest, and log redaction."""

@@ -1,0 +1,98 @@
+"""Masks card numbers, tokens and secrets before anything is logged.
+
+Two passes: keys whose name says "secret" have their value replaced whole, and
+every string value is scanned for things that look like a PAN or a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+MASK = "[REDACTED]"
+
+SENSITIVE_KEY = re.compile(
+    r"(secret|password|passwd|token|api_key|apikey|private_key|authorization|"
+    r"card_number|cardnumber|pan|cvc|cvv|access_token|public_token|signature|codec_key|"
+    r"account_number|routing_number)",
+    re.IGNORECASE,
+)
+# Keys that contain a sensitive word but are safe identifiers.
+SAFE_KEYS = frozenset({"idempotency_key", "token_type", "key_id", "pending_entry_id"})
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Stripe secret/restricted/publishable keys and webhook secrets.
+    (re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9_]{6,}"), r"\1_\2_" + MASK),
+    (re.compile(r"\bwhsec_[A-Za-z0-9_]{6,}"), "whsec_" + MASK),
+    # Plaid access / public / processor tokens.
+    (
+        re.compile(
+            r"\b(access|public|processor|link)-(sandbox|development|production)-[A-Za-z0-9-]{6,}"
+        ),
+        r"\1-\2-" + MASK,
+    ),
+    # Bearer credentials in headers or messages.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # PEM private keys.
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+        MASK,
+    ),
+)
+
+# 13-19 digits, optionally grouped by spaces or dashes.
+_PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group(0))
+    if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+        return f"[PAN ****{digits[-4:]}]"
+    return match.group(0)
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return _PAN_CANDIDATE.sub(_mask_pan, text)
+
+
+def redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(item) for item in value)
+    return value
+
+
+def _is_sensitive_key(key: object) -> bool:
+    return isinstance(key, str) and key not in SAFE_KEYS and bool(SENSITIVE_KEY.search(key))
+
+
+def redact_mapping(mapping: Mapping[Any, Any]) -> dict[Any, Any]:
+    return {
+        key: (MASK if _is_sensitive_key(key) and value not in (None, "") else redact_value(value))
+        for key, value in mapping.items()
+    }
+
+
+def redaction_processor(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor; runs last before rendering so nothing escapes it."""
+    return redact_mapping(event_dict)

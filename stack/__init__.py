@@ -1,0 +1,1 @@
+"""Embedded services (PostgreSQL, Temporal dev server) and process supervision."""

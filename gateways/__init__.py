@@ -1,1 +1,1 @@
-"""gateways."""
+"""Adapters over the official gateway SDKs behind one Protocol, plus routing."""

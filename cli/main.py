@@ -15,3 +15,6 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """paysaga: payments as durable sagas on Temporal with a double-entry ledger."""
+
+
+# Sub-commands are registered below, one line each (app.add_typer / app.command).

@@ -18,7 +18,8 @@ def main() -> None:
 
 
 # Sub-commands are registered below, one line each (app.add_typer / app.command).
-from cli.stack_cmd import down, up  # noqa: E402
+from cli.stack_cmd import down, migrate, up  # noqa: E402
 
 app.command(help="Start the whole stack on loopback (Ctrl-C stops it).")(up)
 app.command(help="Stop a stack left running in the background.")(down)
+app.command(help="Migrate every shard and register search attributes.")(migrate)

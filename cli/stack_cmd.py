@@ -78,3 +78,24 @@ def down() -> None:
         console.print("no paysaga stack is running")
         return
     console.print("[green]stopped[/]")
+
+
+@friendly_errors
+def migrate() -> None:
+    """Apply the schema migrations on every shard and register search attributes."""
+    import asyncio
+
+    from config.temporal import connect_client
+    from ledger.migrate import upgrade_all
+    from stack.search_attributes import register_search_attributes
+
+    settings = load_settings()
+    upgrade_all(settings.shard_urls())
+    console.print(f"[green]migrated[/] {len(settings.shard_urls())} shard(s)")
+
+    async def _register() -> list[str]:
+        client = await connect_client(settings)
+        return await register_search_attributes(client, settings.temporal_namespace)
+
+    added = asyncio.run(_register())
+    console.print(f"search attributes registered: {', '.join(added) or 'already present'}")

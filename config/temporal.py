@@ -1,0 +1,60 @@
+"""The one place that builds Temporal clients; workers built from them inherit the codec.
+
+Every client gets the encrypting data converter: payloads are AES-GCM encrypted
+by EncryptionCodec, and failure messages and stack traces are moved into an
+encoded attributes payload so they are encrypted too.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+
+from config.settings import Settings, get_settings
+from domain.errors import ConfigurationError
+from security.codec import EncryptionCodec
+from security.keyring import Keyring
+
+log = structlog.get_logger()
+
+CONNECT_TIMEOUT = timedelta(seconds=5)
+
+
+def data_converter(
+    settings: Settings | None = None, keyring: Keyring | None = None
+) -> DataConverter:
+    """The encrypting data converter (also for replayers and tests)."""
+    ring = keyring or Keyring.from_settings(settings or get_settings())
+    return DataConverter(
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def connect_client(
+    settings: Settings | None = None,
+    *,
+    address: str | None = None,
+    namespace: str | None = None,
+    **kwargs: Any,
+) -> Client:
+    """Connect to Temporal with the encrypting converter; a clear error if unreachable."""
+    settings = settings or get_settings()
+    target = address or settings.resolved_temporal_address
+    kwargs.setdefault("data_converter", data_converter(settings))
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    try:
+        client = await Client.connect(
+            target, namespace=namespace or settings.temporal_namespace, **kwargs
+        )
+    except (RuntimeError, OSError) as exc:
+        raise ConfigurationError(
+            f"PAYSAGA_TEMPORAL_ADDRESS: cannot reach Temporal at {target} ({exc})",
+            field="PAYSAGA_TEMPORAL_ADDRESS",
+        ) from exc
+    log.debug("temporal.connected", address=target, namespace=client.namespace)
+    return client

@@ -1,0 +1,139 @@
+"""The ONE place for retry policies, timeouts and business timers of every workflow.
+
+Retries live only here (DESIGN.md): activities raise classified ApplicationErrors and
+these policies decide. Gateway decisions (declined, invalid, outcome unknown) are never
+retried by Temporal; the workflow handles them (dunning, lookup).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from temporalio.common import RetryPolicy
+
+from domain.payloads import OnboardingOptions, PaymentOptions
+
+# Error types (ApplicationError.type = the gateway error's class name) that a retry
+# could not fix or could make worse.
+GATEWAY_NON_RETRYABLE: Final = (
+    "Declined",
+    "InvalidRequest",
+    "IdempotencyMismatch",
+    "AuthenticationFailed",
+    "OutcomeUnknown",
+    "ValidationError",
+)
+
+# Gateway calls: RateLimited / Unavailable are retried; the activity sets
+# ApplicationError(next_retry_delay=Retry-After) so the server waits as told.
+GATEWAY_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=6,
+    non_retryable_error_types=list(GATEWAY_NON_RETRYABLE),
+)
+GATEWAY_START_TO_CLOSE: Final = timedelta(seconds=30)
+GATEWAY_SCHEDULE_TO_CLOSE: Final = timedelta(minutes=10)
+
+# Reads (lookup, retrieve): harmless to repeat, so retried longer.
+GATEWAY_READ_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=20,
+    non_retryable_error_types=["InvalidRequest", "AuthenticationFailed", "ValidationError"],
+)
+
+# Settlement listings can be long: heartbeated, with a short heartbeat timeout.
+LIST_SETTLED_START_TO_CLOSE: Final = timedelta(minutes=10)
+LIST_SETTLED_HEARTBEAT: Final = timedelta(seconds=30)
+
+# Ledger writes are idempotent (keyed entries): retried until they succeed, except
+# when the ledger says the request itself is wrong.
+LEDGER_NON_RETRYABLE: Final = (
+    "ValidationError",
+    "InsufficientFunds",
+    "AccountNotFound",
+    "IdempotencyConflict",
+    "InvalidEntry",
+    "EntryStateError",
+    "CurrencyMismatch",
+)
+LEDGER_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=50,
+    non_retryable_error_types=list(LEDGER_NON_RETRYABLE),
+)
+LEDGER_START_TO_CLOSE: Final = timedelta(seconds=30)
+LEDGER_LONG_START_TO_CLOSE: Final = timedelta(minutes=10)
+LEDGER_HEARTBEAT: Final = timedelta(seconds=30)
+
+# Compensations must eventually happen: unlimited attempts, capped backoff.
+COMPENSATION_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=["ValidationError", "InvalidRequest", "EntryStateError"],
+)
+
+# Business timers.
+DEFAULT_DUNNING_SCHEDULE: Final = (
+    int(timedelta(hours=1).total_seconds()),
+    int(timedelta(days=1).total_seconds()),
+    int(timedelta(days=3).total_seconds()),
+)
+DEFAULT_AUTHORIZATION_EXPIRY: Final = timedelta(days=7)
+DEFAULT_ACH_SETTLEMENT_WAIT: Final = timedelta(days=5)
+DEFAULT_REQUIRES_ACTION_WAIT: Final = timedelta(days=1)
+DEFAULT_REFUND_WINDOW: Final = timedelta(days=180)
+DEFAULT_MAX_EVENTS_PER_RUN: Final = 200
+DEFAULT_ONBOARDING_REMINDER: Final = timedelta(days=2)
+DEFAULT_ONBOARDING_EXPIRY: Final = timedelta(days=7)
+RECONCILIATION_SCHEDULE_ID: Final = "paysaga-reconciliation-daily"
+
+
+def dunning_schedule(options: PaymentOptions) -> tuple[timedelta, ...]:
+    """Offsets from the first attempt at which a soft-declined charge is retried."""
+    seconds = options.dunning_schedule_s
+    if seconds is None:
+        seconds = DEFAULT_DUNNING_SCHEDULE
+    return tuple(timedelta(seconds=s) for s in seconds)
+
+
+def authorization_expiry(options: PaymentOptions) -> timedelta:
+    if options.authorization_expiry_s is None:
+        return DEFAULT_AUTHORIZATION_EXPIRY
+    return timedelta(seconds=options.authorization_expiry_s)
+
+
+def ach_settlement_wait(options: PaymentOptions) -> timedelta:
+    if options.ach_settlement_wait_s is None:
+        return DEFAULT_ACH_SETTLEMENT_WAIT
+    return timedelta(seconds=options.ach_settlement_wait_s)
+
+
+def refund_window(options: PaymentOptions) -> timedelta:
+    if options.refund_window_s is None:
+        return DEFAULT_REFUND_WINDOW
+    return timedelta(seconds=options.refund_window_s)
+
+
+def max_events_per_run(options: PaymentOptions) -> int:
+    return options.max_events_per_run or DEFAULT_MAX_EVENTS_PER_RUN
+
+
+def onboarding_reminder(options: OnboardingOptions) -> timedelta:
+    if options.reminder_interval_s is None:
+        return DEFAULT_ONBOARDING_REMINDER
+    return timedelta(seconds=options.reminder_interval_s)
+
+
+def onboarding_expiry(options: OnboardingOptions) -> timedelta:
+    if options.expiry_s is None:
+        return DEFAULT_ONBOARDING_EXPIRY
+    return timedelta(seconds=options.expiry_s)

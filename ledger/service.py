@@ -1,0 +1,464 @@
+"""The ledger's async Python API over N PostgreSQL shards.
+
+Each write is one call of a PL/pgSQL function on one shard (one round trip, its own
+transaction): it checks idempotency, locks accounts in sorted order, updates balances
+and versions, and appends the entry and its legs. Errors come back as SQLSTATE LG000
+and are raised here as typed errors (ledger.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import psycopg
+import structlog
+from psycopg.types.json import Jsonb
+
+from ledger import requests as rq
+from ledger.errors import (
+    AccountConflict,
+    CrossShardEntry,
+    LedgerError,
+    ShardUnavailable,
+    UnknownAccount,
+    UnknownEntry,
+    from_sql_error,
+)
+from ledger.results import entry_result, leg_from_row
+from ledger.shards import Shards, entry_ref, parse_entry_ref
+from ledger.types import (
+    Account,
+    AccountFlags,
+    AccountSpec,
+    Balances,
+    CrossShardHolds,
+    CrossShardTransfer,
+    Direction,
+    EntryKind,
+    EntryRequest,
+    EntryResult,
+    Leg,
+    StoredEntry,
+    VerifyReport,
+)
+
+log = structlog.get_logger()
+
+LEDGER_SQLSTATE = "LG000"
+CLEARING_STRIPES = 16
+
+
+def clearing_account_id(shard: int, currency: str) -> str:
+    return f"{rq.CLEARING_PREFIX}{shard}:{currency}"
+
+
+class Ledger:
+    """Async ledger API. Use `async with Ledger(dsns) as ledger:` or open()/close()."""
+
+    def __init__(self, dsns: Sequence[str], *, pool_min: int = 1, pool_max: int = 10) -> None:
+        self.shards = Shards(dsns, min_size=pool_min, max_size=pool_max)
+
+    async def open(self) -> Ledger:
+        await self.shards.open()
+        return self
+
+    async def close(self) -> None:
+        await self.shards.close()
+
+    async def __aenter__(self) -> Ledger:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ calls
+
+    async def _call(self, shard: int, sql: str, payload: Any) -> list[Any]:
+        """Run one posting function; retry once if a concurrent twin won the unique key."""
+        for attempt in (1, 2):
+            try:
+                async with self.shards.connection(shard) as conn:
+                    cur = await conn.execute(sql, (Jsonb(payload),))
+                    return [row[0] for row in await cur.fetchall()]
+            except psycopg.errors.UniqueViolation:
+                # Same idempotency key (or pending resolution) committed meanwhile: the
+                # retry sees it and replays or raises the typed error.
+                if attempt == 2:
+                    raise
+            except psycopg.Error as exc:
+                if exc.sqlstate == LEDGER_SQLSTATE:
+                    raise from_sql_error(
+                        exc.diag.message_primary, exc.diag.message_detail
+                    ) from None
+                if isinstance(exc, psycopg.OperationalError):
+                    raise ShardUnavailable(f"ledger shard {shard}: {exc}") from exc
+                raise
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------ accounts
+
+    async def create_account(
+        self,
+        account_id: str,
+        currency: str,
+        normal_side: Direction,
+        flags: AccountFlags = AccountFlags.NONE,
+        *,
+        hot: bool = False,
+        stripes: int = 16,
+        metadata: dict[str, Any] | None = None,
+    ) -> Account:
+        spec = AccountSpec(account_id, currency, normal_side, flags, hot, stripes, metadata or {})
+        rq.validate_spec(spec)
+        return await self._create(spec, shard=None)
+
+    async def _create(self, spec: AccountSpec, shard: int | None) -> Account:
+        shard = await self.shards.register(spec.account_id, shard)
+        digest = rq.definition_hash(spec)
+        stripes = spec.stripes if spec.hot else 0
+        async with self.shards.connection(shard) as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO ledger_accounts (id, currency, normal_side, flags, hot, stripes,"
+                " metadata, definition_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO NOTHING",
+                (
+                    spec.account_id,
+                    spec.currency,
+                    spec.normal_side,
+                    int(spec.flags),
+                    spec.hot,
+                    stripes,
+                    Jsonb(spec.metadata),
+                    digest,
+                ),
+            )
+            cur = await conn.execute(
+                "SELECT definition_hash FROM ledger_accounts WHERE id = %s", (spec.account_id,)
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            if row[0] != digest:
+                raise AccountConflict(
+                    f"account {spec.account_id} exists with a different definition",
+                    field="account_id",
+                )
+            if spec.hot:
+                await conn.execute(
+                    "INSERT INTO ledger_account_stripes (account_id, stripe)"
+                    " SELECT %s, g FROM generate_series(1, %s) g ON CONFLICT DO NOTHING",
+                    (spec.account_id, stripes),
+                )
+        return Account(
+            spec.account_id,
+            spec.currency,
+            spec.normal_side,
+            AccountFlags(int(spec.flags)),
+            spec.hot,
+            stripes,
+            spec.metadata,
+            shard,
+        )
+
+    async def get_account(self, account_id: str) -> Account:
+        shard = await self.shards.shard_of(account_id)
+        async with self.shards.connection(shard) as conn:
+            cur = await conn.execute(
+                "SELECT currency, normal_side, flags, hot, stripes, metadata"
+                " FROM ledger_accounts WHERE id = %s",
+                (account_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise UnknownAccount(f"account {account_id} does not exist", field="account_id")
+        currency, side, flags, hot, stripes, metadata = row
+        return Account(
+            account_id, currency, side, AccountFlags(flags), hot, stripes, metadata, shard
+        )
+
+    async def get_balances(self, account_id: str) -> Balances:
+        """Balances summed over the account row and, for a hot account, its stripes."""
+        shard = await self.shards.shard_of(account_id)
+        async with self.shards.connection(shard) as conn:
+            cur = await conn.execute(
+                "SELECT a.currency, a.normal_side,"
+                " a.debits_posted + coalesce(sum(s.debits_posted), 0),"
+                " a.credits_posted + coalesce(sum(s.credits_posted), 0),"
+                " a.debits_pending + coalesce(sum(s.debits_pending), 0),"
+                " a.credits_pending + coalesce(sum(s.credits_pending), 0),"
+                " a.version + coalesce(sum(s.version), 0)"
+                " FROM ledger_accounts a"
+                " LEFT JOIN ledger_account_stripes s ON s.account_id = a.id"
+                " WHERE a.id = %s GROUP BY a.id",
+                (account_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise UnknownAccount(f"account {account_id} does not exist", field="account_id")
+        currency, side, dp, cp, dpe, cpe, version = row
+        return Balances(
+            account_id, currency, side, int(dp), int(cp), int(dpe), int(cpe), int(version)
+        )
+
+    async def clearing_account(self, shard: int, currency: str) -> str:
+        """The shard's clearing account for a currency, created on first use (hot)."""
+        account_id = clearing_account_id(shard, rq.currency(currency))
+        if self.shards.cached_shard(account_id) is None:
+            spec = AccountSpec(
+                account_id, currency, "debit", AccountFlags.NONE, True, CLEARING_STRIPES, {}
+            )
+            await self._create(spec, shard=shard)
+        return account_id
+
+    # ------------------------------------------------------------ entries
+
+    async def _shard_for_legs(self, legs: Sequence[Leg]) -> int:
+        shards = set((await self.shards.shards_of(leg.account_id for leg in legs)).values())
+        if len(shards) != 1:
+            raise CrossShardEntry(
+                "the legs of one entry live on different shards; use the cross-shard transfer"
+                " primitives",
+                field="legs",
+            )
+        return shards.pop()
+
+    async def _prepare(self, request: EntryRequest) -> tuple[int, dict[str, Any]]:
+        rq.validate_legs(request.legs)
+        shard = await self._shard_for_legs(request.legs)
+        ref = None
+        if request.reverses is not None:
+            ref_shard, ref = parse_entry_ref(request.reverses, self.shards.count)
+            if ref_shard != shard:
+                raise CrossShardEntry("a reversal must be on the shard of what it reverses")
+        return shard, rq.entry_payload(request, ref)
+
+    async def post_entry(self, request: EntryRequest) -> EntryResult:
+        shard, payload = await self._prepare(request)
+        (doc,) = await self._call(shard, "SELECT ledger_post(%s::jsonb)", payload)
+        return entry_result(shard, doc)
+
+    async def post_batch(self, entries: Sequence[EntryRequest]) -> list[EntryResult]:
+        """Post many entries: one transaction (all or nothing) per shard touched."""
+        prepared = [await self._prepare(e) for e in entries]
+        by_shard: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        for index, (shard, payload) in enumerate(prepared):
+            by_shard[shard].append((index, payload))
+
+        async def run(shard: int, items: list[tuple[int, dict[str, Any]]]) -> None:
+            docs = await self._call(
+                shard, "SELECT * FROM ledger_post_batch(%s::jsonb)", [p for _, p in items]
+            )
+            for (index, _), doc in zip(items, docs, strict=True):
+                results[index] = entry_result(shard, doc)
+
+        results: list[EntryResult | None] = [None] * len(entries)
+        await asyncio.gather(*(run(s, items) for s, items in by_shard.items()))
+        return [r for r in results if r is not None]
+
+    async def _reference(
+        self,
+        kind: str,
+        entry_id: str,
+        idempotency_key: str,
+        amount_minor: int | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> EntryResult:
+        shard, ref = parse_entry_ref(entry_id, self.shards.count)
+        payload = rq.reference_payload(kind, idempotency_key, ref, amount_minor, metadata)
+        (doc,) = await self._call(shard, "SELECT ledger_post(%s::jsonb)", payload)
+        return entry_result(shard, doc)
+
+    async def post_pending(
+        self, entry_id: str, idempotency_key: str, amount_minor: int | None = None
+    ) -> EntryResult:
+        """Post a pending entry, fully or for a smaller amount (the rest is released)."""
+        return await self._reference("post_pending", entry_id, idempotency_key, amount_minor)
+
+    async def void_pending(self, entry_id: str, idempotency_key: str) -> EntryResult:
+        return await self._reference("void_pending", entry_id, idempotency_key, None)
+
+    async def reverse_entry(
+        self,
+        entry_id: str,
+        idempotency_key: str,
+        amount_minor: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> EntryResult:
+        """Swap the legs of a posted entry, fully or partly (a partial refund)."""
+        return await self._reference("reversal", entry_id, idempotency_key, amount_minor, metadata)
+
+    async def entry_for_key(self, shard: int, idempotency_key: str) -> str | None:
+        async with self.shards.connection(shard) as conn:
+            cur = await conn.execute(
+                "SELECT id FROM ledger_entries WHERE idempotency_key = %s", (idempotency_key,)
+            )
+            row = await cur.fetchone()
+        return entry_ref(shard, int(row[0])) if row else None
+
+    # ------------------------------------------------------------ cross-shard saga steps
+
+    @staticmethod
+    def _xkey(transfer: CrossShardTransfer, side: str, step: str) -> str:
+        return f"xfer:{transfer.transfer_id}:{side}:{step}"
+
+    async def _hold(self, transfer: CrossShardTransfer, side: str) -> EntryResult:
+        rq.amount(transfer.amount_minor)
+        cur = rq.currency(transfer.currency)
+        account = transfer.source_account if side == "source" else transfer.destination_account
+        shard = await self.shards.shard_of(account)
+        clearing = await self.clearing_account(shard, cur)
+        debit, credit = (account, clearing) if side == "source" else (clearing, account)
+        metadata = {**transfer.metadata, "transfer_id": transfer.transfer_id, "transfer_side": side}
+        return await self.post_entry(
+            EntryRequest(
+                idempotency_key=self._xkey(transfer, side, "hold"),
+                legs=(
+                    Leg(debit, "debit", transfer.amount_minor, cur),
+                    Leg(credit, "credit", transfer.amount_minor, cur),
+                ),
+                pending=True,
+                expires_at=transfer.expires_at,
+                description=transfer.description,
+                metadata=metadata,
+            )
+        )
+
+    async def hold_source(self, transfer: CrossShardTransfer) -> EntryResult:
+        """Saga step 1: pending debit of the source against its shard's clearing account."""
+        return await self._hold(transfer, "source")
+
+    async def hold_target(self, transfer: CrossShardTransfer) -> EntryResult:
+        """Saga step 2: pending credit of the destination from its shard's clearing account."""
+        return await self._hold(transfer, "target")
+
+    async def _resolve(
+        self, transfer: CrossShardTransfer, side: str, step: str
+    ) -> EntryResult | None:
+        account = transfer.source_account if side == "source" else transfer.destination_account
+        shard = await self.shards.shard_of(account)
+        hold = await self.entry_for_key(shard, self._xkey(transfer, side, "hold"))
+        if hold is None:
+            if step == "void":
+                return None  # nothing was held on this side: nothing to release
+            raise UnknownEntry(f"transfer {transfer.transfer_id}: no {side} hold to post")
+        key = self._xkey(transfer, side, step)
+        if step == "post":
+            return await self.post_pending(hold, key)
+        return await self.void_pending(hold, key)
+
+    async def post_cross_shard(self, transfer: CrossShardTransfer) -> CrossShardHolds:
+        """Saga step 3: post both holds (each idempotent)."""
+        source = await self._resolve(transfer, "source", "post")
+        target = await self._resolve(transfer, "target", "post")
+        assert source is not None and target is not None
+        return CrossShardHolds(source, target)
+
+    async def void_cross_shard(self, transfer: CrossShardTransfer) -> list[EntryResult]:
+        """Compensation: void whichever holds exist (each idempotent)."""
+        results = []
+        for side in ("target", "source"):
+            result = await self._resolve(transfer, side, "void")
+            if result is not None:
+                results.append(result)
+        return results
+
+    async def begin_cross_shard_transfer(self, transfer: CrossShardTransfer) -> CrossShardHolds:
+        """Both holds; if the target hold fails the source hold is voided and the error raised."""
+        source = await self.hold_source(transfer)
+        try:
+            target = await self.hold_target(transfer)
+        except LedgerError:
+            await self.void_cross_shard(transfer)
+            raise
+        return CrossShardHolds(source, target)
+
+    # ------------------------------------------------------------ queries
+
+    async def _stored(self, shard: int, where: str, params: Sequence[Any]) -> list[StoredEntry]:
+        async with self.shards.connection(shard) as conn:
+            cur = await conn.execute(
+                "SELECT id, kind, idempotency_key, effective_at, created_at, description,"
+                f" metadata, pending_id, reverses_id FROM ledger_entries e WHERE {where}"
+                " ORDER BY effective_at, id",
+                params,
+            )
+            rows = await cur.fetchall()
+            ids = [r[0] for r in rows]
+            cur = await conn.execute(
+                "SELECT l.entry_id, l.account_id, l.direction, l.currency, l.posted_amount,"
+                " l.pending_amount, l.stripe, l.debits_posted_after, l.credits_posted_after,"
+                " l.debits_pending_after, l.credits_pending_after, l.version_after, a.normal_side"
+                " FROM ledger_legs l JOIN ledger_accounts a ON a.id = l.account_id"
+                " WHERE l.entry_id = ANY(%s) ORDER BY l.entry_id, l.leg_no",
+                (ids,),
+            )
+            legs: dict[int, list[Any]] = defaultdict(list)
+            for leg in await cur.fetchall():
+                legs[leg[0]].append(leg_from_row(leg[1:]))
+
+        def ref(value: int | None) -> str | None:
+            return entry_ref(shard, value) if value is not None else None
+
+        return [
+            StoredEntry(
+                entry_id=entry_ref(shard, r[0]),
+                shard=shard,
+                kind=cast(EntryKind, r[1]),
+                idempotency_key=r[2],
+                effective_at=r[3],
+                created_at=r[4],
+                description=r[5],
+                metadata=r[6],
+                pending_of=ref(r[7]),
+                reverses=ref(r[8]),
+                legs=tuple(legs[r[0]]),
+            )
+            for r in rows
+        ]
+
+    async def _all_shards(self, where: str, params: Sequence[Any]) -> list[StoredEntry]:
+        found = await asyncio.gather(
+            *(self._stored(s, where, params) for s in range(self.shards.count))
+        )
+        merged = [e for shard_entries in found for e in shard_entries]
+        return sorted(merged, key=lambda e: (e.effective_at, e.shard, e.entry_id))
+
+    async def find_entries(self, metadata_key: str, value: str | int) -> list[StoredEntry]:
+        """Entries on every shard whose metadata has key = value (GIN index)."""
+        return await self._all_shards("metadata @> %s", (Jsonb({metadata_key: value}),))
+
+    async def list_entries(
+        self, effective_from: datetime, effective_to: datetime, account_prefix: str | None = None
+    ) -> list[StoredEntry]:
+        """Entries with effective_from <= effective_at < effective_to, optionally only those
+        touching an account whose id starts with account_prefix."""
+        where = "effective_at >= %s AND effective_at < %s"
+        params: list[Any] = [effective_from, effective_to]
+        if account_prefix:
+            escaped = account_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where += (
+                " AND EXISTS (SELECT 1 FROM ledger_legs l WHERE l.entry_id = e.id"
+                " AND l.account_id LIKE %s)"
+            )
+            params.append(escaped + "%")
+        return await self._all_shards(where, params)
+
+    # ------------------------------------------------------------ integrity
+
+    async def seal(self) -> int:
+        """Seal committed entries into each shard's hash chain; returns how many."""
+        total = 0
+        for shard in range(self.shards.count):
+            async with self.shards.connection(shard) as conn:
+                cur = await conn.execute("SELECT ledger_seal()")
+                row = await cur.fetchone()
+                total += int(row[0]) if row else 0
+        return total
+
+    async def verify(self) -> VerifyReport:
+        from ledger.verify import verify_shards
+
+        return await verify_shards(self)

@@ -1,0 +1,140 @@
+"""Shard routing: one PostgreSQL database per shard, and the account directory.
+
+A new account's shard is a stable hash of its id; the choice is recorded in the
+directory table on shard 0 and cached in process. Existing accounts never move when
+shards are added: only new accounts see the new shard count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from domain.errors import ConfigurationError
+from ledger.dsn import libpq_dsn, redact
+from ledger.errors import ShardUnavailable, UnknownAccount, UnknownEntry
+
+DIRECTORY_SHARD = 0
+
+
+def stable_shard(account_id: str, shard_count: int) -> int:
+    """Same id, same shard, in every process and Python version (unlike hash())."""
+    digest = hashlib.sha256(account_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard_count
+
+
+def entry_ref(shard: int, entry_id: int) -> str:
+    return f"{shard}-{entry_id}"
+
+
+def parse_entry_ref(entry_id: str, shard_count: int) -> tuple[int, int]:
+    shard_text, sep, id_text = (
+        entry_id.partition("-") if isinstance(entry_id, str) else ("", "", "")
+    )
+    if not sep or not shard_text.isdigit() or not id_text.isdigit():
+        raise UnknownEntry(f"{entry_id!r} is not a ledger entry id", field="entry_id")
+    shard = int(shard_text)
+    if shard >= shard_count:
+        raise UnknownEntry(f"entry {entry_id} names shard {shard}, which does not exist")
+    return shard, int(id_text)
+
+
+class Shards:
+    """Connection pools per shard plus the cached account directory."""
+
+    def __init__(self, dsns: Sequence[str], *, min_size: int = 1, max_size: int = 10) -> None:
+        if not dsns:
+            raise ConfigurationError(
+                "no ledger shards configured (PAYSAGA_DATABASE_URLS)", field="PAYSAGA_DATABASE_URLS"
+            )
+        self.dsns = [libpq_dsn(d) for d in dsns]
+        self.pools = [
+            AsyncConnectionPool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                open=False,
+                # autocommit: a posting function call is its own transaction, one round trip.
+                kwargs={"autocommit": True, "prepare_threshold": 0},
+                name=f"ledger-shard-{i}",
+            )
+            for i, dsn in enumerate(self.dsns)
+        ]
+        self._directory: dict[str, int] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self.pools)
+
+    async def open(self) -> None:
+        for pool, dsn in zip(self.pools, self.dsns, strict=True):
+            try:
+                await pool.open(wait=True, timeout=15)
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"cannot reach ledger shard {redact(dsn)} (PAYSAGA_DATABASE_URLS): {exc}",
+                    field="PAYSAGA_DATABASE_URLS",
+                ) from None
+
+    async def close(self) -> None:
+        for pool in self.pools:
+            await pool.close()
+
+    @asynccontextmanager
+    async def connection(self, shard: int) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        try:
+            async with self.pools[shard].connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise ShardUnavailable(f"ledger shard {shard} unavailable: {exc}") from exc
+
+    # ------------------------------------------------------------ directory
+
+    def cached_shard(self, account_id: str) -> int | None:
+        return self._directory.get(account_id)
+
+    async def register(self, account_id: str, shard: int | None = None) -> int:
+        """Record an account's shard (first writer wins) and return the recorded one."""
+        known = self._directory.get(account_id)
+        if known is not None:
+            return known
+        wanted = stable_shard(account_id, self.count) if shard is None else shard
+        async with self.connection(DIRECTORY_SHARD) as conn:
+            cur = await conn.execute(
+                "INSERT INTO ledger_directory (account_id, shard) VALUES (%s, %s) "
+                "ON CONFLICT (account_id) DO NOTHING RETURNING shard",
+                (account_id, wanted),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                cur = await conn.execute(
+                    "SELECT shard FROM ledger_directory WHERE account_id = %s", (account_id,)
+                )
+                row = await cur.fetchone()
+        assert row is not None
+        self._directory[account_id] = int(row[0])
+        return int(row[0])
+
+    async def shards_of(self, account_ids: Iterable[str]) -> dict[str, int]:
+        ids = set(account_ids)
+        missing = sorted(a for a in ids if a not in self._directory)
+        if missing:
+            async with self.connection(DIRECTORY_SHARD) as conn:
+                cur = await conn.execute(
+                    "SELECT account_id, shard FROM ledger_directory WHERE account_id = ANY(%s)",
+                    (missing,),
+                )
+                for account_id, shard in await cur.fetchall():
+                    self._directory[account_id] = int(shard)
+        unknown = sorted(a for a in ids if a not in self._directory)
+        if unknown:
+            raise UnknownAccount(f"account {unknown[0]} does not exist", field="account_id")
+        return {a: self._directory[a] for a in ids}
+
+    async def shard_of(self, account_id: str) -> int:
+        return (await self.shards_of([account_id]))[account_id]

@@ -32,6 +32,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1-\2-" + MASK,
     ),
+    # Our own merchant API keys: keep the public key id, mask the secret part.
+    (re.compile(r"\b(psk_(?:live|test)_[0-9a-f]{16})_[A-Za-z0-9]{6,}"), r"\1_" + MASK),
     # Bearer credentials in headers or messages.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
     # PEM private keys.

@@ -21,6 +21,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         r"(?i)braintree[_-]?private[_-]?key\s*[=:]\s*['\"]?[0-9a-f]{32}\b"
     ),
     "plaid secret": re.compile(r"(?i)plaid[_-]?secret\s*[=:]\s*['\"]?[0-9a-f]{30}\b"),
+    "paysaga live api key": re.compile(r"\bpsk_live_[0-9a-f]{16}_[A-Za-z0-9]{43}\b"),
     "pem private key": re.compile(
         r"-----BEGIN (RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"
     ),

@@ -76,6 +76,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 QUERY_TIMEOUT = timedelta(seconds=10)
+FIRST_QUERY_TIMEOUT = timedelta(seconds=3)
 UPDATE_TIMEOUT = timedelta(seconds=60)
 REQUEST_HASH_MEMO = "request_hash"
 
@@ -184,7 +185,11 @@ class PaysagaClient:
             return await self.wait_for_payment(
                 payment_id, lambda v: v.status not in UNSETTLED, wait
             )
-        return await self.get_payment(payment_id)
+        try:
+            return await self.get_payment(payment_id, timeout=FIRST_QUERY_TIMEOUT)
+        except Unavailable:
+            # Started, but no worker has run it yet: it is pending, which is the truth.
+            return _pending_view(payment_id, request)
 
     async def _check_same_request(self, payment_id: str, digest: str) -> None:
         try:
@@ -205,12 +210,12 @@ class PaysagaClient:
             raise PaymentNotFound(f"no payment {str(payment_id)[:120]!r}", field="payment_id")
         return self.temporal.get_workflow_handle(payment_id)
 
-    async def get_payment(self, payment_id: str) -> PaymentView:
+    async def get_payment(
+        self, payment_id: str, *, timeout: timedelta = QUERY_TIMEOUT
+    ) -> PaymentView:
         handle = self._payment_handle(payment_id)
         view: PaymentView = await _call(
-            lambda: handle.query(
-                wf.STATUS_QUERY, result_type=PaymentView, rpc_timeout=QUERY_TIMEOUT
-            ),
+            lambda: handle.query(wf.STATUS_QUERY, result_type=PaymentView, rpc_timeout=timeout),
             payment_id,
         )
         if self.merchant_id is not None and view.merchant_id != self.merchant_id:
@@ -463,6 +468,19 @@ def request_digest(request: object) -> str:
     from dataclasses import asdict
 
     return body_hash(asdict(request))  # type: ignore[call-overload]
+
+
+def _pending_view(payment_id: str, request: PaymentRequest) -> PaymentView:
+    return PaymentView(
+        payment_id=payment_id,
+        status=PaymentStatus.PENDING,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        method_type=request.method_type,
+        capture_mode=request.capture_mode,
+        merchant_id=request.merchant_id,
+        customer_id=request.customer_id,
+    )
 
 
 def _parse_day(value: str) -> date:

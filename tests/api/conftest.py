@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from client.control.db import control_engine
+from client.control.merchants import IssuedKey, MerchantStore
+from config.settings import Settings, load_settings
 from ledger.migrate import upgrade_all
+from sandbox.runner import SandboxServers
+from stack.ports import free_port
 from stack.postgres import EmbeddedPostgres
+from stack.temporal import TemporalDevServer
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +40,71 @@ async def control_db(shard_dsns: list[str]) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@dataclass
+class ApiServer:
+    """The real app served by uvicorn on a loopback port (its own thread and event loop)."""
+
+    url: str
+    settings: Settings
+    sandboxes: SandboxServers
+
+    def client(self, api_key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[SandboxServers]:
+    with SandboxServers() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def api_settings(
+    shard_dsns: list[str], temporal_dev_server: TemporalDevServer, sandboxes: SandboxServers
+) -> Settings:
+    return load_settings(
+        database_urls=shard_dsns,
+        temporal_address=temporal_dev_server.address,
+        stripe_api_base=sandboxes.stripe_url,
+        braintree_base_url=sandboxes.braintree_url,
+        plaid_base_url=sandboxes.plaid_url,
+    )
+
+
+@pytest.fixture(scope="session")
+def api_server(api_settings: Settings, sandboxes: SandboxServers) -> Iterator[ApiServer]:
+    port = free_port()
+    app = create_app(api_settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("API server did not start")
+        time.sleep(0.05)
+    try:
+        yield ApiServer(f"http://127.0.0.1:{port}", api_settings, sandboxes)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+async def merchants(control_db: AsyncEngine) -> MerchantStore:
+    return MerchantStore(control_db)
+
+
+@pytest.fixture
+async def merchant(merchants: MerchantStore) -> IssuedKey:
+    return await merchants.create_merchant("Test Merchant")
+
+
+@pytest.fixture
+async def other_merchant(merchants: MerchantStore) -> IssuedKey:
+    return await merchants.create_merchant("Other Merchant")

@@ -338,7 +338,12 @@ class Ledger:
         self, transfer: CrossShardTransfer, side: str, step: str
     ) -> EntryResult | None:
         account = transfer.source_account if side == "source" else transfer.destination_account
-        shard = await self.shards.shard_of(account)
+        try:
+            shard = await self.shards.shard_of(account)
+        except UnknownAccount:
+            if step == "void":
+                return None  # no such account, so nothing can have been held on it
+            raise
         hold = await self.entry_for_key(shard, self._xkey(transfer, side, "hold"))
         if hold is None:
             if step == "void":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ async def test_insufficient_funds_writes_nothing(ledger: Ledger, shard_dsns: lis
             LedgerInvalidAmount,
         ),
         (
-            lambda a, b: (Leg(a, "debit", 1.5, "USD"), Leg(b, "credit", 1.5, "USD")),
+            lambda a, b: (Leg(a, "debit", 1.5, "USD"), Leg(b, "credit", 1.5, "USD")),  # type: ignore[arg-type]
             LedgerInvalidAmount,
         ),
         (
@@ -123,7 +124,10 @@ async def test_insufficient_funds_writes_nothing(ledger: Ledger, shard_dsns: lis
         (lambda a, b: (Leg(a, "debit", 5, "USD"), Leg(b, "credit", 4, "USD")), UnbalancedEntry),
         (lambda a, b: (Leg(a, "debit", 5, "USD"),), UnbalancedEntry),
         (lambda a, b: (), UnbalancedEntry),
-        (lambda a, b: (Leg(a, "debit", 5, "USD"), Leg(b, "sideways", 5, "USD")), InvalidEntry),
+        (
+            lambda a, b: (Leg(a, "debit", 5, "USD"), Leg(b, "sideways", 5, "USD")),  # type: ignore[arg-type]
+            InvalidEntry,
+        ),
         (lambda a, b: (Leg(a, "debit", 5, "EUR"), Leg(b, "credit", 5, "EUR")), CurrencyMismatch),
         (
             lambda a, b: (Leg(a, "debit", 5, "USD"), Leg("nobody:1", "credit", 5, "USD")),
@@ -147,7 +151,7 @@ async def test_sql_refuses_bad_input_on_its_own(ledger: Ledger) -> None:
     """The posting function checks again: a direct caller cannot skip the rules."""
     customer, merchant = await same_shard_pair(ledger)
     shard = await ledger.shards.shard_of(customer)
-    unbalanced = {
+    unbalanced: dict[str, Any] = {
         "key": unique("raw"),
         "hash": "x",
         "kind": "standard",

@@ -23,3 +23,6 @@ from cli.stack_cmd import down, migrate, up  # noqa: E402
 app.command(help="Start the whole stack on loopback (Ctrl-C stops it).")(up)
 app.command(help="Stop a stack left running in the background.")(down)
 app.command(help="Migrate every shard and register search attributes.")(migrate)
+from cli.keys_cmd import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")

@@ -1,0 +1,111 @@
+"""Pure pieces of the Braintree adapter and sandbox: amounts, decline table, XML, config."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from braintree.util.xml_util import XmlUtil
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.errors import ConfigurationError
+from domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from gateways.braintree_gateway import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_MISMATCH_CODE,
+    PROCESSOR_DECLINES,
+    FeeSchedule,
+    _environment,
+    to_decimal,
+    to_minor,
+)
+from gateways.errors import SOFT_DECLINE_CODES
+from sandbox import braintree_server
+from sandbox.braintree_state import ApiError, parse_amount
+from sandbox.braintree_xml import Array, Collection, MalformedXml, dumps, loads
+
+
+@given(st.integers(1, MAX_AMOUNT_MINOR), st.sampled_from(sorted(CURRENCY_EXPONENTS)))
+def test_amounts_round_trip_exactly(amount_minor: int, currency: str) -> None:
+    text = to_decimal(amount_minor, currency)
+    assert to_minor(text, currency) == amount_minor
+    assert parse_amount(text, currency, ()) == amount_minor  # the sandbox agrees
+
+
+def test_amount_strings() -> None:
+    assert to_decimal(1000, "USD") == "10.00"
+    assert to_decimal(5, "USD") == "0.05"
+    assert to_decimal(1500, "JPY") == "1500"
+    assert to_decimal(1234, "BHD") == "1.234"
+    with pytest.raises(ApiError):
+        parse_amount("1.5", "JPY", ())  # yen has no minor digits
+
+
+def test_soft_flags_agree_with_the_shared_soft_codes() -> None:
+    for code, (decline_code, soft) in PROCESSOR_DECLINES.items():
+        assert soft == (decline_code in SOFT_DECLINE_CODES), code
+    assert PROCESSOR_DECLINES["2001"] == ("insufficient_funds", True)
+    assert PROCESSOR_DECLINES["2000"][1] is False
+
+
+def test_fee_schedule() -> None:
+    fees = FeeSchedule()
+    assert fees.fee(10_000) == 320  # 2.9% + 30
+    assert fees.fee(1_000) == 59
+    assert fees.fee(17) == 30  # 0.49 rounds down
+
+
+def test_adapter_and_sandbox_agree_on_idempotency_contract() -> None:
+    assert IDEMPOTENCY_HEADER == braintree_server.IDEMPOTENCY_HEADER
+    assert IDEMPOTENCY_MISMATCH_CODE == braintree_server.IDEMPOTENCY_MISMATCH_CODE
+
+
+def test_xml_the_sdk_reads() -> None:
+    when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    body = dumps(
+        "credit_card_transactions",
+        Collection(
+            {"page_size": 50},
+            "transaction",
+            [
+                {
+                    "id": "a&b",
+                    "refund_ids": ["r1", "r2"],
+                    "status_history": Array("status_event", [{"status": "authorized"}]),
+                    "order_id": None,
+                    "voided": False,
+                    "created_at": when,
+                    "disbursement_date": date(2024, 5, 7),
+                },
+                {"id": "second", "refund_ids": []},
+            ],
+        ),
+    )
+    parsed = XmlUtil.dict_from_xml(body)["credit_card_transactions"]
+    first, second = parsed["transaction"]
+    assert first["id"] == "a&b" and first["refund_ids"] == ["r1", "r2"]
+    assert first["status_history"] == [{"status": "authorized"}]
+    assert first["order_id"] is None and first["voided"] is False
+    assert first["created_at"] == when.replace(tzinfo=None)
+    assert second["refund_ids"] == []
+    assert parsed["page_size"] == 50
+
+
+def test_xml_the_sdk_writes() -> None:
+    params = {"transaction": {"amount": "10.00", "options": {"submit_for_settlement": True}}}
+    root, value = loads(XmlUtil.xml_from_dict(params).encode())
+    assert root == "transaction"
+    assert value == {"amount": "10.00", "options": {"submit_for_settlement": True}}
+    with pytest.raises(MalformedXml):
+        loads(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
+
+
+def test_environment_from_url() -> None:
+    local = _environment("http://127.0.0.1:12112")
+    assert local.base_url == "http://127.0.0.1:12112" and not local.is_ssl
+    assert _environment("sandbox").server == "api.sandbox.braintreegateway.com"
+    with pytest.raises(ConfigurationError):
+        _environment("https://example.com:8443")  # the SDK cannot do https off 443
+    with pytest.raises(ConfigurationError):
+        _environment("ftp://example.com")

@@ -207,6 +207,12 @@ class BraintreeSandbox:
     def find_customer(self, request: Request, params: Any) -> Result:
         return Result(200, "customer", self.store.find_customer(request.path_params["id"]))
 
+    def create_payment_method(self, request: Request, params: Any) -> Result:
+        return Result(201, "credit_card", self.store.create_payment_method(params))
+
+    def find_payment_method(self, request: Request, params: Any) -> Result:
+        return Result(200, "credit_card", self.store.find_payment_method(request.path_params["id"]))
+
     def client_token(self, request: Request, params: Any) -> Result:
         section = params
         customer_id = section.get("customer_id")
@@ -366,6 +372,16 @@ def build_app(injector: FaultInjector, settings: SandboxSettings) -> Starlette:
         Route(base + "/customers", api(sandbox.create_customer, mutating=True), methods=["POST"]),
         Route(
             base + "/customers/{id}", api(sandbox.find_customer, mutating=False), methods=["GET"]
+        ),
+        Route(
+            base + "/payment_methods",
+            api(sandbox.create_payment_method, mutating=True),
+            methods=["POST"],
+        ),
+        Route(
+            base + "/payment_methods/any/{id}",
+            api(sandbox.find_payment_method, mutating=False),
+            methods=["GET"],
         ),
         Route(base + "/client_token", api(sandbox.client_token, mutating=True), methods=["POST"]),
         Route("/__sandbox/faults", _faults(sandbox), methods=["GET", "POST"]),

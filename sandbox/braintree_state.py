@@ -308,6 +308,36 @@ class BraintreeStore:
         self.cards[token] = card
         return card
 
+    def create_payment_method(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Vault another card for an existing customer (`/payment_methods`)."""
+        with self._lock:
+            customer_id = params.get("customer_id")
+            if not isinstance(customer_id, str) or customer_id not in self.customers:
+                raise ApiError(
+                    "Customer ID is invalid.",
+                    scope=("payment_method",),
+                    attribute="customer_id",
+                    code="93105",
+                )
+            nonce = params.get("payment_method_nonce")
+            if nonce is None:
+                raise ApiError(
+                    "Nonce is required.",
+                    scope=("payment_method",),
+                    attribute="payment_method_nonce",
+                    code="93102",
+                )
+            card = self._vault_card(str(nonce), params.get("token"), customer_id)
+            self.customers[customer_id]["tokens"].append(card.token)
+            return self.render_card(card)
+
+    def find_payment_method(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            card = self.cards.get(token)
+            if card is None:
+                raise NotFound(token)
+            return self.render_card(card)
+
     def find_customer(self, customer_id: str) -> dict[str, Any]:
         with self._lock:
             if customer_id not in self.customers:

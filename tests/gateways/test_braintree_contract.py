@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateways.base import CardGateway
 from gateways.braintree_gateway import BraintreeGateway
 from gateways.errors import IdempotencyMismatch, InvalidRequest, Unavailable
 from gateways.types import GatewayPaymentState
@@ -218,3 +219,34 @@ def test_automatic_settlement_after_delay() -> None:
             time.sleep(0.05)
         assert stats(url)["settled"] == 1
         gateway.close()
+
+
+def test_payment_methods_endpoint_through_the_sdk(bt: BraintreeGateway) -> None:
+    vaulted = bt.vault_customer(
+        f"{K}:vault-pm",
+        email="grace@example.com",
+        name="Grace Hopper",
+        payment_method=testdata.BRAINTREE_NONCE_VISA,
+    )
+    sdk = bt._gw  # the adapter's own SDK gateway, pointed at the sandbox
+    created = sdk.payment_method.create(
+        {
+            "customer_id": vaulted.customer_ref,
+            "payment_method_nonce": "fake-valid-mastercard-nonce",
+            "token": f"vtok_{K[:20]}",
+        }
+    )
+    assert created.is_success and created.payment_method.card_type == "MasterCard"
+    found = sdk.payment_method.find(f"vtok_{K[:20]}")
+    assert found.customer_id == vaulted.customer_ref
+    customer = sdk.customer.find(vaulted.customer_ref)
+    assert len(customer.payment_methods) == 2
+    payment = bt.authorize(
+        new_payment(300, payment_method=f"vtok_{K[:20]}", customer_ref=vaulted.customer_ref)
+    )
+    assert payment.state is GatewayPaymentState.AUTHORIZED
+
+
+def test_adapter_satisfies_the_protocol(bt: BraintreeGateway) -> None:
+    assert isinstance(bt, CardGateway)
+    assert bt.name == "braintree"

@@ -74,8 +74,17 @@ class Shards:
     async def open(self) -> None:
         for pool, dsn in zip(self.pools, self.dsns, strict=True):
             try:
+                # One direct attempt first: a clear error now instead of pool retries.
+                probe = await psycopg.AsyncConnection.connect(dsn, connect_timeout=5)
+                await probe.close()
                 await pool.open(wait=True, timeout=15)
-            except Exception as exc:
+            except (psycopg.Error, TimeoutError, OSError) as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise ConfigurationError(
+                    f"cannot reach ledger shard {redact(dsn)} (PAYSAGA_DATABASE_URLS): {reason}",
+                    field="PAYSAGA_DATABASE_URLS",
+                ) from None
+            except Exception as exc:  # the pool reports timeouts with its own types
                 raise ConfigurationError(
                     f"cannot reach ledger shard {redact(dsn)} (PAYSAGA_DATABASE_URLS): {exc}",
                     field="PAYSAGA_DATABASE_URLS",

@@ -26,3 +26,6 @@ app.command(help="Migrate every shard and register search attributes.")(migrate)
 from cli.keys_cmd import keys_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
+from cli.ledger_cmd import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -74,10 +75,11 @@ def api_settings(
     )
 
 
-@pytest.fixture(scope="session")
-def api_server(api_settings: Settings, sandboxes: SandboxServers) -> Iterator[ApiServer]:
+@contextlib.contextmanager
+def serve_api(settings: Settings, sandboxes: SandboxServers) -> Iterator[ApiServer]:
+    """A fresh app (own rate limiter, own Temporal client) on a free loopback port."""
     port = free_port()
-    app = create_app(api_settings)
+    app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
@@ -89,10 +91,16 @@ def api_server(api_settings: Settings, sandboxes: SandboxServers) -> Iterator[Ap
             raise RuntimeError("API server did not start")
         time.sleep(0.05)
     try:
-        yield ApiServer(f"http://127.0.0.1:{port}", api_settings, sandboxes)
+        yield ApiServer(f"http://127.0.0.1:{port}", settings, sandboxes)
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def api_server(api_settings: Settings, sandboxes: SandboxServers) -> Iterator[ApiServer]:
+    with serve_api(api_settings, sandboxes) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from client.control.merchants import IssuedKey
 from tests.api.conftest import ApiServer
 
 
-def assert_error(response, status: int, code: str) -> dict:
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body["error"]) == {"code", "message", "field"}
     assert body["error"]["code"] == code
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 def test_healthz_and_readyz(api_server: ApiServer) -> None:

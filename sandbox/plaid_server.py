@@ -23,6 +23,7 @@ from sandbox.faults import Fault, FaultInjector
 from sandbox.plaid_jwt import WebhookSigner
 from sandbox.plaid_state import Item, Obj, PlaidApiError, PlaidState, invalid_input, invalid_request
 from sandbox.settings import SandboxSettings
+from sandbox.stripe_drop import DroppedResponse
 from sandbox.webhook_sender import WebhookSender
 
 Handler = Callable[["PlaidSandbox", dict[str, Any]], Obj]
@@ -205,7 +206,7 @@ class PlaidSandbox:
             result = {**handler(self, body), "request_id": request_id}
             if fault is Fault.TIMEOUT_AFTER_SUCCESS:
                 await asyncio.sleep(config.timeout_hang_s)
-                raise PlaidApiError(500, "API_ERROR", "INTERNAL_SERVER_ERROR", "response withheld")
+                return DroppedResponse()
             return JSONResponse(result)
         except PlaidApiError as exc:
             return JSONResponse(exc.body(request_id), status_code=exc.status)

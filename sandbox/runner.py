@@ -11,7 +11,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
-from sandbox import plaid_server, stripe_server
+from sandbox import braintree_server, plaid_server, stripe_server
 from sandbox.faults import FaultInjector
 from sandbox.settings import SandboxSettings
 from stack.ports import free_port
@@ -21,18 +21,11 @@ log = structlog.get_logger()
 AppBuilder = Callable[[FaultInjector, SandboxSettings], Starlette]
 
 
-def _builders() -> dict[str, AppBuilder]:
-    builders: dict[str, AppBuilder] = {
-        "stripe": stripe_server.build_app,
-        "plaid": plaid_server.build_app,
-    }
-    try:  # the Braintree sandbox is written in parallel; run without it until it lands
-        from sandbox import braintree_server
-
-        builders["braintree"] = braintree_server.build_app
-    except ImportError:  # pragma: no cover
-        log.warning("braintree_sandbox_missing")
-    return builders
+BUILDERS: dict[str, AppBuilder] = {
+    "stripe": stripe_server.build_app,
+    "braintree": braintree_server.build_app,
+    "plaid": plaid_server.build_app,
+}
 
 
 @dataclass
@@ -61,12 +54,19 @@ class SandboxServers:
             "braintree": self.braintree_port,
             "plaid": self.plaid_port,
         }
-        for name, build in _builders().items():
+        for name, build in BUILDERS.items():
             injector = self.injectors.setdefault(name, FaultInjector.from_env())
             app = build(injector, self.settings)
             port = ports[name] or free_port()
             config = uvicorn.Config(
-                app, host=self.host, port=port, log_level="warning", lifespan="on", access_log=False
+                app,
+                host=self.host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+                # Withheld ("timeout after success") responses must not hold up shutdown.
+                timeout_graceful_shutdown=1,
             )
             server = uvicorn.Server(config)
             thread = threading.Thread(target=server.run, name=f"sandbox-{name}", daemon=True)

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from sandbox.faults import Fault, FaultInjector
 from sandbox.settings import SandboxSettings
+from sandbox.stripe_drop import DroppedResponse
 from sandbox.stripe_form import (
     FormError,
     get_bool,
@@ -340,11 +341,9 @@ class StripeSandbox:
                 headers["Idempotency-Key"] = key
             self.dispatch_events(request_id)
             if fault is Fault.TIMEOUT_AFTER_SUCCESS:
-                # The side effect happened; withhold the answer so the client times out.
+                # The side effect happened; withhold the answer, then drop the connection.
                 await asyncio.sleep(config.timeout_hang_s)
-                return self._error(
-                    StripeApiError(500, "api_error", "Response withheld (sandbox fault)."), headers
-                )
+                return DroppedResponse()
             return JSONResponse(body, status_code=status, headers=headers)
         except StripeApiError as exc:
             self.dispatch_events(request_id)

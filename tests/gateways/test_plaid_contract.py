@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateways.errors import AuthenticationFailed, InvalidRequest, RateLimited, Unavailable
+from gateways.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    OutcomeUnknown,
+    RateLimited,
+    Unavailable,
+)
 from gateways.plaid_client import PlaidClient
 from sandbox import testdata
 from sandbox.runner import SandboxServers
@@ -114,3 +120,15 @@ def test_malformed_bodies_get_plaid_errors(sandbox_servers: SandboxServers) -> N
         error = response.json()
         assert (error["error_type"], error["error_code"]) == ("INVALID_REQUEST", code)
         assert error["request_id"]
+
+
+def test_timeout_after_success_is_outcome_unknown(plaid: PlaidClient, plaid_faults: str) -> None:
+    item = plaid.exchange_public_token(plaid.sandbox_public_token(testdata.PLAID_INSTITUTION_ID))
+    account = plaid.get_auth(item.access_token)[0]
+    control(plaid_faults, "faults", {"timeout_after_success_rate": 1.0, "timeout_hang_s": 0.2})
+    with pytest.raises(OutcomeUnknown):
+        plaid.create_stripe_bank_account_token(item.access_token, account.account_id)
+    control(plaid_faults, "faults", {})
+    # The token was made; asking again returns the same one.
+    first = plaid.create_stripe_bank_account_token(item.access_token, account.account_id)
+    assert first == plaid.create_stripe_bank_account_token(item.access_token, account.account_id)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from gateways.errors import OutcomeUnknown, RateLimited, Unavailable
+from gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
 from gateways.stripe_gateway import StripeGateway
 from gateways.types import AuthorizeRequest, GatewayPaymentState
 from sandbox import testdata
@@ -145,7 +145,59 @@ def test_requires_action_card_is_not_captured(stripe_gateway: StripeGateway) -> 
             f"wf-{uuid.uuid4().hex}", "pay-3ds", 500, "USD", testdata.STRIPE_PM_REQUIRES_ACTION
         )
     )
-    from gateways.errors import InvalidRequest
-
     with pytest.raises(InvalidRequest):
         stripe_gateway.capture(f"wf-{uuid.uuid4().hex}:capture", payment.reference)
+
+
+def test_withheld_response_is_outcome_unknown_even_for_patient_clients(
+    stripe_gateway: StripeGateway, stripe_faults: str
+) -> None:
+    """After the hang the sandbox drops the connection: never a clean 5xx that invites failover."""
+    control(stripe_faults, "faults", {"timeout_after_success_rate": 1.0, "timeout_hang_s": 0.2})
+    request = AuthorizeRequest(
+        f"wf-{uuid.uuid4().hex}:authorize", f"pay-{uuid.uuid4().hex}", 100, "USD", "pm_card_visa"
+    )
+    with pytest.raises(OutcomeUnknown):
+        stripe_gateway.authorize(request)  # timeout_s=5 > hang
+    control(stripe_faults, "faults", {})
+    assert stripe_gateway.lookup(request.payment_id) is not None
+
+
+def test_latency_is_added_to_every_request(
+    stripe_gateway: StripeGateway, stripe_faults: str
+) -> None:
+    control(stripe_faults, "faults", {"latency_ms": 300})
+    started = time.monotonic()
+    with pytest.raises(InvalidRequest):
+        stripe_gateway.retrieve("pi_missing")
+    assert time.monotonic() - started >= 0.3
+
+
+def test_settle_before_cutoff_only(stripe_gateway: StripeGateway, stripe_faults: str) -> None:
+    payment = stripe_gateway.authorize(
+        AuthorizeRequest(
+            f"wf-{uuid.uuid4().hex}", f"pay-{uuid.uuid4().hex}", 100, "USD", "pm_card_visa"
+        )
+    )
+    stripe_gateway.capture(f"wf-{uuid.uuid4().hex}", payment.reference)
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    control(stripe_faults, "settle", {"before": past})
+    assert stripe_gateway.retrieve(payment.reference).state is GatewayPaymentState.CAPTURED
+    control(stripe_faults, "settle", {})
+    assert stripe_gateway.retrieve(payment.reference).state is GatewayPaymentState.SETTLED
+
+
+def test_adapters_from_settings(sandbox_servers: SandboxServers) -> None:
+    from config.settings import load_settings
+    from gateways.plaid_client import PlaidClient
+
+    settings = load_settings(
+        stripe_api_base=sandbox_servers.stripe_url, plaid_base_url=sandbox_servers.plaid_url
+    )
+    gateway = StripeGateway.from_settings(settings)
+    with pytest.raises(InvalidRequest):
+        gateway.retrieve("pi_missing")  # authenticated: a 404, not a 401
+    plaid = PlaidClient.from_settings(settings)
+    assert plaid.create_link_token("u").startswith("link-sandbox-")
+    plaid.close()
+    gateway.close()

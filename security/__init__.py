@@ -13,7 +13,7 @@
 What is deliberately NOT encrypted: search attributes (Temporal never passes them
 through codecs). PaymentStatus, Gateway, AmountMinor, Currency, MerchantId,
 CustomerId and LastError are visible so support can filter stuck payments;
-CustomerId is a pseudonymous id, never a name, and LastError holds an error code,
-never a gateway message. Workflow ids, activity and workflow type names and task
+CustomerId is a pseudonymous id, never a name, and LastError must hold an error
+code, never a gateway message. Workflow ids, activity and workflow type names and task
 queues are visible too.
 """

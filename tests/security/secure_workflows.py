@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,6 +28,14 @@ class SecretResult:
 async def charge_secret(inp: SecretInput) -> str:
     activity.heartbeat(f"charging {inp.token}")
     return f"receipt-for-{inp.customer_id}"
+
+
+@activity.defn
+async def heartbeat_secret(inp: SecretInput) -> str:
+    # Heartbeat details are stored by the server (pending activity, retries).
+    while True:
+        activity.heartbeat({"progress": "charging", "token": inp.token})
+        await asyncio.sleep(0.2)
 
 
 @activity.defn
@@ -64,6 +73,18 @@ class SecretWorkflow:
     @workflow.update
     def annotate(self, note: str) -> str:
         return f"noted {note} on {self._receipt}"
+
+
+@workflow.defn
+class HeartbeatWorkflow:
+    @workflow.run
+    async def run(self, inp: SecretInput) -> str:
+        return await workflow.execute_activity(
+            heartbeat_secret,
+            inp,
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=10),
+        )
 
 
 @workflow.defn

@@ -18,11 +18,13 @@ from security.errors import UnknownEncryptionKey
 from stack.temporal import TemporalDevServer
 from tests.security.conftest import settings_with
 from tests.security.secure_workflows import (
+    HeartbeatWorkflow,
     LeakyFailureWorkflow,
     SecretInput,
     SecretResult,
     SecretWorkflow,
     charge_secret,
+    heartbeat_secret,
     leak_in_error,
 )
 
@@ -43,8 +45,8 @@ def _worker(client: Client, task_queue: str) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[SecretWorkflow, LeakyFailureWorkflow],
-        activities=[charge_secret, leak_in_error],
+        workflows=[SecretWorkflow, LeakyFailureWorkflow, HeartbeatWorkflow],
+        activities=[charge_secret, leak_in_error, heartbeat_secret],
     )
 
 
@@ -140,3 +142,29 @@ async def test_failure_messages_are_encrypted(
     for needle in [*NEEDLES, b"gateway refused", b"secure_workflows.py"]:
         assert needle not in raw, needle
     assert b"Encoded failure" in raw
+
+
+async def test_heartbeat_details_are_encrypted(
+    temporal_dev_server: TemporalDevServer, dev_client: Client, task_queue: str, key1
+) -> None:
+    workflow_id = f"sec-hb-{uuid.uuid4()}"
+    client = await _client(temporal_dev_server, key1)
+    async with _worker(client, task_queue):
+        await client.start_workflow(
+            HeartbeatWorkflow.run, SECRET, id=workflow_id, task_queue=task_queue
+        )
+        raw_handle = dev_client.get_workflow_handle(workflow_id)
+        details: list[Payload] = []
+        for _ in range(100):
+            pending = (await raw_handle.describe()).raw_description.pending_activities
+            if pending and pending[0].heartbeat_details.payloads:
+                details = list(pending[0].heartbeat_details.payloads)
+                break
+            await asyncio.sleep(0.1)
+        assert details, "no heartbeat recorded"
+        await raw_handle.terminate("test over")
+    assert all(p.metadata[KEY_ID_METADATA] == b"k1" for p in details)
+    assert not any(SECRET.token.encode() in p.SerializeToString() for p in details)
+    assert await client.data_converter.decode(details) == [
+        {"progress": "charging", "token": SECRET.token}
+    ]

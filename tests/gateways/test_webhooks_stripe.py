@@ -71,7 +71,7 @@ def test_rejections_agree_with_the_sdk(body: bytes, header: str | None, sdk_reje
             stripe.Webhook.construct_event(body, header or "", SECRET)
 
 
-def test_sandbox_delivers_signed_events_duplicated_and_out_of_order(
+def test_sandbox_delivers_signed_events_and_duplicates_keep_their_id(
     sandbox_servers: SandboxServers,
     stripe_gateway: StripeGateway,
     stripe_faults: str,

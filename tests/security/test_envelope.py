@@ -164,3 +164,16 @@ def test_envelope_repr_hides_material(keyring1: Keyring) -> None:
     env = seal(keyring1, "r", "k", b"secret-value")
     assert repr(env) == "Envelope(kek_id='k1')"
     assert isinstance(env, Envelope)
+
+
+async def test_store_logs_carry_ids_never_values(secrets_db: str, key1, key2) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await SecretStore(secrets_db, Keyring([key1])).put("plaid:log", "plaid_access_token", PLAID)
+        store = SecretStore(secrets_db, Keyring([key2, key1]))
+        await store.rewrap_all()
+        assert await store.get("plaid:log") == PLAID
+    assert {entry["event"] for entry in logs} >= {"secret.stored", "secret.rewrapped"}
+    text = repr(logs)
+    assert PLAID.decode() not in text and "plaid:log" in text

@@ -29,3 +29,20 @@ app.add_typer(keys_app, name="keys")
 from cli.ledger_cmd import ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
+from cli.demo import demo  # noqa: E402
+
+app.command(help="Run the end-to-end demo on the embedded stack.")(demo)
+from cli.ops_cmd import merchants_app, workers  # noqa: E402
+from cli.payments_cmd import cancel, capture, pay, payments, reconcile, refund, status  # noqa: E402
+from cli.stuck_cmd import stuck  # noqa: E402
+
+app.add_typer(merchants_app, name="merchants")
+app.command(help="Which workers poll which task queue.")(workers)
+app.command(help="Start a payment.")(pay)
+app.command(help="Capture an authorized payment.")(capture)
+app.command(help="Cancel a payment that is not captured.")(cancel)
+app.command(help="Refund a captured payment.")(refund)
+app.command(help="A payment's live state as a timeline.")(status)
+app.command(help="List payments (filter by status, customer).")(payments)
+app.command(help="Reconcile one day against the gateways.")(reconcile)
+app.command(help="Payments that stopped progressing, and why.")(stuck)

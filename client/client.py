@@ -36,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from client import workflow_refs as wf
 from client.control.idempotency import body_hash
 from client.errors import (
+    GatewayError,
     IdempotencyConflict,
     InvalidState,
     PaymentNotFound,
@@ -52,7 +53,13 @@ from client.ids import (
     payment_id_for,
 )
 from client.types import PaymentSummary, ReconciliationStarted
-from domain.errors import NotFound, PaysagaError, ValidationError
+from domain.errors import (
+    InvalidAmount,
+    NotFound,
+    PaysagaError,
+    UnknownCurrency,
+    ValidationError,
+)
 from domain.names import PAYMENTS_TASK_QUEUE
 from domain.payloads import (
     CancelRequest,
@@ -528,10 +535,15 @@ def _rejection(exc: BaseException) -> PaysagaError:
     if app and app.details and isinstance(app.details[0], dict):
         raw_field = app.details[0].get("field")
         field = raw_field if isinstance(raw_field, str) else None
-    if app and app.type in ("InvalidState", "Conflict"):
-        return InvalidState(message, field=field)
-    if "in status" in message or field == "status":
-        return InvalidState(message, field="status")
+    kind = app.type if app else None
+    if kind in ("conflict", "InvalidState", "Conflict") or "in status" in message:
+        return InvalidState(message, field=field or "status")
+    if kind == "capture_failed":
+        return GatewayError(message, field=field)
+    if kind in (InvalidAmount.code, UnknownCurrency.code):
+        return (InvalidAmount if kind == InvalidAmount.code else UnknownCurrency)(
+            message, field=field or ("amount_minor" if kind == InvalidAmount.code else "currency")
+        )
     return ValidationError(message, field=field)
 
 

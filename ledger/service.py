@@ -61,6 +61,8 @@ class Ledger:
 
     def __init__(self, dsns: Sequence[str], *, pool_min: int = 1, pool_max: int = 10) -> None:
         self.shards = Shards(dsns, min_size=pool_min, max_size=pool_max)
+        self._clearing_ready: set[str] = set()
+        self._clearing_lock = asyncio.Lock()
 
     async def open(self) -> Ledger:
         await self.shards.open()
@@ -206,11 +208,17 @@ class Ledger:
     async def clearing_account(self, shard: int, currency: str) -> str:
         """The shard's clearing account for a currency, created on first use (hot)."""
         account_id = clearing_account_id(shard, rq.currency(currency))
-        if self.shards.cached_shard(account_id) is None:
-            spec = AccountSpec(
-                account_id, currency, "debit", AccountFlags.NONE, True, CLEARING_STRIPES, {}
-            )
-            await self._create(spec, shard=shard)
+        if account_id in self._clearing_ready:
+            return account_id
+        # The directory row is cached before the account row exists: serialise creation
+        # so no task posts to a clearing account another task is still creating.
+        async with self._clearing_lock:
+            if account_id not in self._clearing_ready:
+                spec = AccountSpec(
+                    account_id, currency, "debit", AccountFlags.NONE, True, CLEARING_STRIPES, {}
+                )
+                await self._create(spec, shard=shard)
+                self._clearing_ready.add(account_id)
         return account_id
 
     # ------------------------------------------------------------ entries

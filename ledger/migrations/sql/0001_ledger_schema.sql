@@ -161,18 +161,18 @@ CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
 CREATE FUNCTION ledger_check_legs_attached() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_bad bigint;
+    r record;
+    v_leg_count smallint;
 BEGIN
-    SELECT n.entry_id INTO v_bad
-    FROM (SELECT DISTINCT entry_id FROM new_legs) n
-    LEFT JOIN ledger_entries e ON e.id = n.entry_id
-    WHERE e.id IS NULL
-       OR (SELECT count(*) FROM ledger_legs l WHERE l.entry_id = n.entry_id) > e.leg_count
-    LIMIT 1;
-    IF FOUND THEN
-        PERFORM ledger_raise('unbalanced_entry',
-            format('legs of entry %s do not match an entry written in this transaction', v_bad));
-    END IF;
+    -- One index probe per entry (a join here would be planned blind on the transition
+    -- table and could scan all entries).
+    FOR r IN SELECT DISTINCT entry_id FROM new_legs LOOP
+        SELECT leg_count INTO v_leg_count FROM ledger_entries WHERE id = r.entry_id;
+        IF NOT FOUND OR (SELECT count(*) FROM ledger_legs l WHERE l.entry_id = r.entry_id) > v_leg_count THEN
+            PERFORM ledger_raise('unbalanced_entry',
+                format('legs of entry %s do not match an entry written in this transaction', r.entry_id));
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
 

@@ -1,0 +1,120 @@
+"""The set-based batch path gives exactly what the per-entry path gives."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from ledger import AccountFlags, EntryRequest, Leg
+from ledger.errors import InsufficientFunds
+from ledger.service import Ledger
+from ledger.shards import stable_shard
+from tests.ledger.conftest import count_rows, unique
+
+
+async def shard_accounts(ledger: Ledger) -> list[str]:
+    """customer (debit), merchant (no overdraft), fee (credit), escrow (no overdraft)."""
+    base = unique("bf")
+    names = ["customer", "merchant", "fee", "escrow"]
+    ids: list[str] = []
+    shard = None
+    for name in names:
+        i = 0
+        account = f"{name}:{base}:USD"
+        while shard is not None and stable_shard(account, ledger.shards.count) != shard:
+            i += 1
+            account = f"{name}:{base}_{i}:USD"
+        shard = stable_shard(account, ledger.shards.count)
+        ids.append(account)
+    flag = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+    await ledger.create_account(ids[0], "USD", "debit")
+    await ledger.create_account(ids[1], "USD", "credit", flag)
+    await ledger.create_account(ids[2], "USD", "credit")
+    await ledger.create_account(ids[3], "USD", "credit", flag)
+    return ids
+
+
+def script(a: list[str], tag: str) -> list[EntryRequest]:
+    c, m, f, e = a
+
+    def req(n: int, legs: tuple[Leg, ...], pending: bool = False) -> EntryRequest:
+        return EntryRequest(f"{tag}:{n}", legs, pending=pending, metadata={"n": n})
+
+    return [
+        req(0, (Leg(c, "debit", 1000, "USD"), Leg(m, "credit", 1000, "USD"))),
+        req(1, (Leg(m, "debit", 300, "USD"), Leg(e, "credit", 300, "USD")), pending=True),
+        # Three legs, and one account twice in one entry.
+        req(
+            2,
+            (
+                Leg(c, "debit", 500, "USD"),
+                Leg(m, "credit", 480, "USD"),
+                Leg(f, "credit", 20, "USD"),
+            ),
+        ),
+        req(
+            3,
+            (
+                Leg(m, "debit", 100, "USD"),
+                Leg(m, "credit", 40, "USD"),
+                Leg(e, "credit", 60, "USD"),
+            ),
+        ),
+        req(4, (Leg(m, "debit", 1080, "USD"), Leg(c, "credit", 1080, "USD"))),
+    ]
+
+
+def shape(results: list[Any], accounts: list[str]) -> list[Any]:
+    index = {a: i for i, a in enumerate(accounts)}
+    return [
+        (
+            r.kind,
+            r.status,
+            r.replayed,
+            [(index[g.account_id], replace(g, account_id="")) for g in r.legs],
+        )
+        for r in results
+    ]
+
+
+async def test_batch_matches_entry_by_entry(ledger: Ledger, shard_dsns: list[str]) -> None:
+    fast, slow = await shard_accounts(ledger), await shard_accounts(ledger)
+    batch = script(fast, unique("fast"))
+    shard, _ = await ledger._prepare(batch[0])
+    payloads = [(await ledger._prepare(r))[1] for r in batch]
+    with psycopg.connect(shard_dsns[shard]) as conn:  # the set-based path takes this batch
+        row = conn.execute("SELECT ledger_batch_fast(%s)", (Jsonb(payloads),)).fetchone()
+        assert row is not None and row[0] is not None and len(row[0]) == len(batch)
+        conn.rollback()
+    got = await ledger.post_batch(batch)
+    want = [await ledger.post_entry(r) for r in script(slow, unique("slow"))]
+    assert shape(got, fast) == shape(want, slow)
+    ids = [int(r.entry_id.split("-")[1]) for r in got]
+    assert ids == sorted(ids)
+    for a, b in zip(fast, slow, strict=True):
+        x, y = await ledger.get_balances(a), await ledger.get_balances(b)
+        assert (x.posted, x.pending, x.version) == (y.posted, y.pending, y.version)
+    assert (await ledger.verify()).ok
+    replay = await ledger.post_batch(batch)
+    assert [r.entry_id for r in replay] == [r.entry_id for r in got]
+    assert all(r.replayed for r in replay)
+
+
+async def test_batch_overdraft_in_the_middle_writes_nothing(
+    ledger: Ledger, shard_dsns: list[str]
+) -> None:
+    c, m, _, _ = await shard_accounts(ledger)
+    tag = unique("od")
+    batch = [
+        EntryRequest(f"{tag}:0", (Leg(c, "debit", 100, "USD"), Leg(m, "credit", 100, "USD"))),
+        EntryRequest(f"{tag}:1", (Leg(m, "debit", 150, "USD"), Leg(c, "credit", 150, "USD"))),
+        EntryRequest(f"{tag}:2", (Leg(c, "debit", 100, "USD"), Leg(m, "credit", 100, "USD"))),
+    ]
+    before = count_rows(shard_dsns)
+    with pytest.raises(InsufficientFunds):
+        await ledger.post_batch(batch)
+    assert count_rows(shard_dsns) == before

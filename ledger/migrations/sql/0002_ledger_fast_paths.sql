@@ -47,8 +47,8 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Set-based batch of standard/pending entries on plain (not hot) accounts, already locked
--- by ledger_prelock. Returns NULL without writing anything when the batch is not the simple
+-- Set-based batch of standard/pending entries on plain (not hot) accounts, which it locks in
+-- the global order after checking the batch (parsing happens before any lock). Returns NULL without writing anything when the batch is not the simple
 -- case or any check fails: the caller then runs the per-entry path, which raises the same
 -- error the same entry would have raised. Results equal what ledger_apply returns per entry.
 CREATE OR REPLACE FUNCTION ledger_batch_fast(reqs jsonb) RETURNS jsonb[]
@@ -62,6 +62,7 @@ DECLARE
     e_key text[]; e_hash text[]; e_kind text[]; e_desc text[]; e_meta jsonb[];
     e_eff timestamptz[]; e_exp timestamptz[]; e_n integer[];
     g_o integer[]; g_no integer[]; g_acc text[]; g_dir text[]; g_cur text[]; g_amt bigint[];
+    g_pend boolean[];
     g_p bigint[]; g_q bigint[]; g_dp bigint[]; g_cp bigint[]; g_dpe bigint[]; g_cpe bigint[];
     g_ver bigint[]; g_ns text[];
 BEGIN
@@ -86,14 +87,16 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    SELECT array_agg(t.o ORDER BY t.o, u.lo), array_agg(u.lo ORDER BY t.o, u.lo),
-           array_agg(u.l->>'a' ORDER BY t.o, u.lo), array_agg(u.l->>'d' ORDER BY t.o, u.lo),
-           array_agg(u.l->>'c' ORDER BY t.o, u.lo),
+    -- Every array_agg below reads the same rows in the same order, so the arrays line up;
+    -- positions carry (o, lo) explicitly wherever order matters.
+    SELECT array_agg(t.o), array_agg(u.lo - 1), array_agg(u.l->>'a'), array_agg(u.l->>'d'),
+           array_agg(u.l->>'c'),
            array_agg(CASE WHEN jsonb_typeof(u.l->'n') = 'number' THEN
                          CASE WHEN (u.l->>'n')::numeric = trunc((u.l->>'n')::numeric)
                                AND (u.l->>'n')::numeric BETWEEN 1 AND 1000000000000
-                         THEN (u.l->>'n')::bigint END END ORDER BY t.o, u.lo)
-    INTO g_o, g_no, g_acc, g_dir, g_cur, g_amt
+                         THEN (u.l->>'n')::bigint END END),
+           array_agg(t.x->>'kind' = 'pending')
+    INTO g_o, g_no, g_acc, g_dir, g_cur, g_amt, g_pend
     FROM jsonb_array_elements(reqs) WITH ORDINALITY AS t(x, o),
          jsonb_array_elements(t.x->'legs') WITH ORDINALITY AS u(l, lo);
     IF array_position(g_amt, NULL) IS NOT NULL OR array_position(g_acc, NULL) IS NOT NULL
@@ -112,14 +115,15 @@ BEGIN
                WHERE a.id IS NULL OR a.hot OR a.currency <> u.c) THEN
         RETURN NULL;
     END IF;
+    -- Lock the accounts in the global order (as ledger_prelock does for plain accounts).
+    PERFORM 1 FROM ledger_accounts WHERE id = ANY (ARRAY(SELECT DISTINCT x FROM unnest(g_acc) x))
+    ORDER BY id FOR NO KEY UPDATE;
 
     -- Balances after every leg (running sums per account in entry, leg order) and after every
     -- entry (for the balance flags, checked per entry as the per-entry path does).
-    SELECT array_agg(o ORDER BY o, lo), array_agg(lo ORDER BY o, lo), array_agg(acc ORDER BY o, lo),
-           array_agg(d ORDER BY o, lo), array_agg(c ORDER BY o, lo), array_agg(p ORDER BY o, lo),
-           array_agg(q ORDER BY o, lo), array_agg(dp ORDER BY o, lo), array_agg(cp ORDER BY o, lo),
-           array_agg(dpe ORDER BY o, lo), array_agg(cpe ORDER BY o, lo),
-           array_agg(ver ORDER BY o, lo), array_agg(ns ORDER BY o, lo), bool_or(bad)
+    SELECT array_agg(o), array_agg(lo), array_agg(acc), array_agg(d), array_agg(c), array_agg(p),
+           array_agg(q), array_agg(dp), array_agg(cp), array_agg(dpe), array_agg(cpe),
+           array_agg(ver), array_agg(ns), bool_or(bad)
     INTO g_o, g_no, g_acc, g_dir, g_cur, g_p, g_q, g_dp, g_cp, g_dpe, g_cpe, g_ver, g_ns, v_ok
     FROM (
         SELECT o, lo, acc, d, c, p, q,
@@ -137,10 +141,9 @@ BEGIN
                         + sum(CASE WHEN d = 'credit' THEN p + q ELSE 0 END) OVER e
                         > a.debits_posted + sum(CASE WHEN d = 'debit' THEN p ELSE 0 END) OVER e))
                AS bad
-        FROM (SELECT o, (lo - 1)::integer AS lo, acc, d, c,
-                     CASE WHEN e_kind[o] = 'pending' THEN 0 ELSE amt END AS p,
-                     CASE WHEN e_kind[o] = 'pending' THEN amt ELSE 0 END AS q
-              FROM unnest(g_o, g_no, g_acc, g_dir, g_cur, g_amt) u(o, lo, acc, d, c, amt)) g
+        FROM (SELECT o, lo, acc, d, c,
+                     CASE WHEN pend THEN 0 ELSE amt END AS p, CASE WHEN pend THEN amt ELSE 0 END AS q
+              FROM unnest(g_o, g_no, g_acc, g_dir, g_cur, g_amt, g_pend) u(o, lo, acc, d, c, amt, pend)) g
         JOIN ledger_accounts a ON a.id = g.acc
         WINDOW w AS (PARTITION BY acc ORDER BY o, lo ROWS UNBOUNDED PRECEDING),
                e AS (PARTITION BY acc ORDER BY o RANGE UNBOUNDED PRECEDING)) x;
@@ -177,7 +180,8 @@ BEGIN
 
     v_res := ARRAY(
         SELECT jsonb_build_object(
-                   'id', v_ids[o], 'kind', e_kind[o], 'replayed', false, 'effective_at', e_eff[o],
+                   'id', v_ids[o], 'kind', CASE WHEN bool_or(q > 0) THEN 'pending' ELSE 'standard' END,
+                   'replayed', false, 'effective_at', e_eff[o],
                    'legs', jsonb_agg(jsonb_build_array(acc, d, c, p, q, 0, dp, cp, dpe, cpe, ver, ns)
                                      ORDER BY lo))
         FROM unnest(g_o, g_no, g_acc, g_dir, g_cur, g_p, g_q, g_dp, g_cp, g_dpe, g_cpe, g_ver, g_ns)
@@ -195,18 +199,16 @@ DECLARE
     r record;
 BEGIN
     IF jsonb_array_length(reqs) > 1 THEN
-        v_pins := ledger_prelock(reqs);
-        IF v_pins = '{}'::jsonb THEN
-            BEGIN
-                v_res := ledger_batch_fast(reqs);
-            EXCEPTION WHEN OTHERS THEN
-                v_res := NULL;  -- the per-entry path below raises the exact error
-            END;
-            IF v_res IS NOT NULL THEN
-                RETURN QUERY SELECT x FROM unnest(v_res) x;
-                RETURN;
-            END IF;
+        BEGIN
+            v_res := ledger_batch_fast(reqs);
+        EXCEPTION WHEN OTHERS THEN
+            v_res := NULL;  -- the per-entry path below raises the exact error
+        END;
+        IF v_res IS NOT NULL THEN
+            RETURN QUERY SELECT x FROM unnest(v_res) x;
+            RETURN;
         END IF;
+        v_pins := ledger_prelock(reqs);
     END IF;
     FOR r IN SELECT x FROM jsonb_array_elements(reqs) WITH ORDINALITY AS t(x, o) ORDER BY o LOOP
         RETURN NEXT ledger_apply(r.x, v_pins);

@@ -80,6 +80,9 @@ class PaymentRequest:
     customer_ref: str | None = None  # vaulted customer at the gateway, when known
     options: PaymentOptions = field(default_factory=PaymentOptions)
     routing: Routing = field(default_factory=Routing)
+    # Set only by the workflow itself when it continues as new: the state to resume from.
+    # (One input argument: Temporal decodes by type hints only when the counts match.)
+    carried: PaymentView | None = None
 
     def validate(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 200:

@@ -1,0 +1,243 @@
+"""Mocked activities for workflow logic tests (sdk-python convention: same activity names).
+
+`FakeWorld` plays the gateway and the ledger with scripted outcomes and records every call,
+so tests can assert on what the workflow asked for, with which idempotency keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain import activity_names as names
+from domain.payloads import (
+    GatewayAuthorizeInput,
+    GatewayCancelInput,
+    GatewayCaptureInput,
+    GatewayLookupInput,
+    GatewayRefundInput,
+    GatewayRefundResult,
+    GatewayResult,
+    LedgerCaptureInput,
+    LedgerEntryRef,
+    LedgerHoldInput,
+    LedgerReversalInput,
+    LedgerVoidInput,
+    LookupResult,
+    RouteDecision,
+    RouteRequest,
+)
+
+
+def declined(code: str, soft: bool) -> ApplicationError:
+    return ApplicationError(
+        f"card declined: {code}", code, soft, False, type="Declined", non_retryable=True
+    )
+
+
+@dataclass
+class LedgerEntry:
+    entry_id: str
+    kind: str  # hold | capture | reversal
+    amount_minor: int
+    state: str  # pending | posted | voided
+    payment_id: str
+
+
+@dataclass
+class FakeWorld:
+    # Outcome of each authorize call in order; the last one repeats.
+    # ok | soft | hard | unknown_done | unknown_lost | requires_action | unavailable | slow
+    authorize_script: list[str] = field(default_factory=lambda: ["ok"])
+    gateways: tuple[str, ...] = ("stripe", "braintree")
+    calls: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    payments: dict[str, GatewayResult] = field(default_factory=dict)
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)
+    entry_keys: dict[str, str] = field(default_factory=dict)
+    refund_delay_s: float = 0.0
+    release_slow: asyncio.Event = field(default_factory=asyncio.Event)
+    on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.route,
+            self.authorize,
+            self.capture,
+            self.cancel,
+            self.refund,
+            self.lookup,
+            self.hold,
+            self.void,
+            self.ledger_capture,
+            self.reverse,
+        ]
+
+    def _next_outcome(self) -> str:
+        index = len(self.calls["authorize"]) - 1
+        return self.authorize_script[min(index, len(self.authorize_script) - 1)]
+
+    # ------------------------------------------------------------- gateway
+
+    @activity.defn(name=names.ROUTE_PAYMENT)
+    async def route(self, request: RouteRequest) -> RouteDecision:
+        self.calls["route"].append(request)
+        order = list(self.gateways)
+        if request.preferred_gateway in order:
+            order.remove(request.preferred_gateway)
+            order.insert(0, request.preferred_gateway)
+        return RouteDecision(tuple(order))
+
+    @activity.defn(name=names.AUTHORIZE)
+    async def authorize(self, request: GatewayAuthorizeInput) -> GatewayResult:
+        self.calls["authorize"].append(request)
+        if self.on_authorize:
+            self.on_authorize(request)
+        outcome = self._next_outcome()
+        if outcome == "slow":
+            await self.release_slow.wait()
+            outcome = "ok"
+        if outcome == "soft":
+            raise declined("insufficient_funds", soft=True)
+        if outcome == "hard":
+            raise declined("stolen_card", soft=False)
+        if outcome == "unavailable":
+            raise ApplicationError(
+                "gateway down", None, False, True, type="Unavailable", non_retryable=True
+            )
+        if outcome == "unknown_lost":
+            raise ApplicationError("timed out", type="OutcomeUnknown", non_retryable=True)
+        state = "captured" if request.capture_now else "authorized"
+        if outcome == "requires_action":
+            state = "requires_action"
+        result = GatewayResult(
+            gateway=request.gateway,
+            reference=f"ref-{len(self.calls['authorize'])}-{request.gateway}",
+            payment_id=request.payment_id,
+            state=state,
+            amount_minor=request.amount_minor,
+            captured_minor=request.amount_minor if state == "captured" else 0,
+            refunded_minor=0,
+            currency=request.currency,
+        )
+        if request.payment_method.startswith("ba_") and state == "captured":  # ACH debit
+            result = GatewayResult(**{**result.__dict__, "state": "processing"})
+        self.payments[request.payment_id] = result
+        if outcome == "unknown_done":
+            raise ApplicationError(
+                "timed out after send", type="OutcomeUnknown", non_retryable=True
+            )
+        return result
+
+    @activity.defn(name=names.CAPTURE)
+    async def capture(self, request: GatewayCaptureInput) -> GatewayResult:
+        self.calls["capture"].append(request)
+        payment = self._by_reference(request.reference)
+        amount = request.amount_minor or payment.amount_minor
+        result = GatewayResult(
+            **{**payment.__dict__, "state": "captured", "captured_minor": amount}
+        )
+        self.payments[payment.payment_id] = result
+        return result
+
+    @activity.defn(name=names.CANCEL)
+    async def cancel(self, request: GatewayCancelInput) -> GatewayResult:
+        self.calls["cancel"].append(request)
+        payment = self._by_reference(request.reference)
+        result = GatewayResult(**{**payment.__dict__, "state": "canceled"})
+        self.payments[payment.payment_id] = result
+        return result
+
+    @activity.defn(name=names.REFUND)
+    async def refund(self, request: GatewayRefundInput) -> GatewayRefundResult:
+        self.calls["refund"].append(request)
+        if self.refund_delay_s:
+            await asyncio.sleep(self.refund_delay_s)
+        payment = self._by_reference(request.reference)
+        return GatewayRefundResult(
+            gateway=request.gateway,
+            reference=f"re-{request.idempotency_key}",
+            payment_reference=payment.reference,
+            amount_minor=request.amount_minor,
+            currency=payment.currency,
+            status="succeeded",
+        )
+
+    @activity.defn(name=names.LOOKUP)
+    async def lookup(self, request: GatewayLookupInput) -> LookupResult:
+        self.calls["lookup"].append(request)
+        payment = self.payments.get(request.payment_id)
+        return LookupResult(found=payment is not None, payment=payment)
+
+    def _by_reference(self, reference: str) -> GatewayResult:
+        for payment in self.payments.values():
+            if payment.reference == reference:
+                return payment
+        raise ApplicationError(f"no payment {reference}", type="InvalidRequest", non_retryable=True)
+
+    # ------------------------------------------------------------- ledger
+
+    def _entry(self, key: str, kind: str, amount: int, state: str, payment_id: str) -> str:
+        if key in self.entry_keys:  # idempotent like the real ledger
+            return self.entry_keys[key]
+        entry_id = f"e{len(self.entries) + 1}"
+        self.entries[entry_id] = LedgerEntry(entry_id, kind, amount, state, payment_id)
+        self.entry_keys[key] = entry_id
+        return entry_id
+
+    @activity.defn(name=names.LEDGER_HOLD)
+    async def hold(self, request: LedgerHoldInput) -> LedgerEntryRef:
+        self.calls["hold"].append(request)
+        entry_id = self._entry(
+            request.idempotency_key, "hold", request.amount_minor, "pending", request.payment_id
+        )
+        return LedgerEntryRef(entry_id)
+
+    @activity.defn(name=names.LEDGER_VOID)
+    async def void(self, request: LedgerVoidInput) -> None:
+        self.calls["void"].append(request)
+        self.entries[request.entry_id].state = "voided"
+
+    @activity.defn(name=names.LEDGER_CAPTURE)
+    async def ledger_capture(self, request: LedgerCaptureInput) -> LedgerEntryRef:
+        self.calls["ledger_capture"].append(request)
+        if request.hold_entry_id:
+            self.entries[request.hold_entry_id].state = "posted"
+            self.entries[request.hold_entry_id].amount_minor = request.amount_minor
+            return LedgerEntryRef(request.hold_entry_id)
+        return LedgerEntryRef(
+            self._entry(
+                request.idempotency_key,
+                "capture",
+                request.amount_minor,
+                "posted",
+                request.payment_id,
+            )
+        )
+
+    @activity.defn(name=names.LEDGER_REVERSE)
+    async def reverse(self, request: LedgerReversalInput) -> LedgerEntryRef:
+        self.calls["reverse"].append(request)
+        return LedgerEntryRef(
+            self._entry(
+                request.idempotency_key,
+                "reversal",
+                request.amount_minor,
+                "posted",
+                request.payment_id,
+            )
+        )
+
+    def net_posted(self, payment_id: str) -> int:
+        """Captured minus reversed, as the ledger would show it."""
+        total = 0
+        for entry in self.entries.values():
+            if entry.payment_id != payment_id or entry.state != "posted":
+                continue
+            total += -entry.amount_minor if entry.kind == "reversal" else entry.amount_minor
+        return total

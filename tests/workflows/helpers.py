@@ -1,0 +1,43 @@
+"""Shared helpers of the workflow tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from domain.payloads import PaymentOptions, PaymentRequest, Routing
+from workers.registry import WORKFLOWS
+
+
+@asynccontextmanager
+async def worker(client: Client, task_queue: str, activities: list[Any]) -> AsyncIterator[Worker]:
+    async with Worker(
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities
+    ) as running:
+        yield running
+
+
+def payment_request(task_queue: str, **overrides: Any) -> PaymentRequest:
+    values: dict[str, Any] = {
+        "idempotency_key": uuid.uuid4().hex,
+        "merchant_id": "m_1",
+        "customer_id": "c_1",
+        "amount_minor": 1000,
+        "currency": "USD",
+        "payment_method": "pm_card_visa",
+        "routing": Routing.single(task_queue),
+        "options": PaymentOptions(),
+    }
+    values.update(overrides)
+    return PaymentRequest(**values)
+
+
+# Update rejections: the dev server reports WorkflowUpdateFailedError; the time-skipping
+# test server answers a validator rejection with "update not found".
+UPDATE_REJECTED = (WorkflowUpdateFailedError, RPCError)

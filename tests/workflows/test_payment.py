@@ -1,0 +1,387 @@
+"""PaymentWorkflow on the time-skipping server with mocked gateway and ledger activities."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.payloads import (
+    CancelRequest,
+    CaptureRequest,
+    EventKind,
+    GatewayEvent,
+    PaymentOptions,
+    PaymentView,
+    RefundRequest,
+)
+from domain.status import PaymentStatus
+from tests.workflows.fakes import FakeWorld
+from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
+from workflows.payment import PaymentWorkflow
+from workflows.starters import start_payment
+
+
+async def wait_status(
+    handle: WorkflowHandle[PaymentWorkflow, PaymentView], status: PaymentStatus
+) -> PaymentView:
+    for _ in range(200):
+        view = await handle.query(PaymentWorkflow.status)
+        if view.status == status:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached {status}, last {view.status}: {view.last_error}")
+
+
+def event(
+    kind: EventKind, payment_id: str, event_id: str | None = None, **kw: object
+) -> GatewayEvent:
+    return GatewayEvent(
+        event_id=event_id or uuid.uuid4().hex,
+        gateway="stripe",
+        kind=kind,
+        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+        payment_id=payment_id,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+SHORT = PaymentOptions(refund_window_s=3600)
+
+
+async def test_success_captures_and_posts(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        view = await wait_status(handle, PaymentStatus.CAPTURED)
+        attrs = (await handle.describe()).typed_search_attributes
+        result = await handle.result()
+    assert view.gateway == "stripe" and view.captured_minor == 1000
+    assert result.status == PaymentStatus.CAPTURED
+    assert world.net_posted(handle.id) == 1000
+    auth = world.calls["authorize"][0]
+    assert auth.idempotency_key == f"{handle.id}:authorize-1" and auth.capture_now
+    values = {pair.key.name: pair.value for pair in attrs}
+    assert values["PaymentStatus"] == "captured"
+    assert values["Gateway"] == "stripe" and values["AmountMinor"] == 1000
+    assert values["CustomerId"] == "c_1" and values["MerchantId"] == "m_1"
+    names = [s.name for s in result.steps]
+    assert names.index("ledger_hold") < names.index("authorized") < names.index("ledger_capture")
+
+
+async def test_duplicate_start_returns_existing(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        first = await start_payment(env.client, request, task_queue=task_queue)
+        second = await start_payment(env.client, request, task_queue=task_queue)
+        assert second.id == first.id == f"payment-{request.idempotency_key}"
+        await first.result()
+        third = await start_payment(env.client, request, task_queue=task_queue)  # after close
+        assert (await third.result()).status == PaymentStatus.CAPTURED
+    assert len(world.calls["authorize"]) == 1
+
+
+async def test_invalid_request_fails_with_reason(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, currency="XXX"), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.FAILED
+    assert result.last_error and "unknown_currency" in result.last_error
+    assert not world.calls["authorize"]
+
+
+async def test_soft_decline_then_success_on_day_three(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld(authorize_script=["soft", "soft", "soft", "ok"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.CAPTURED and result.attempts == 4
+    keys = [call.idempotency_key for call in world.calls["authorize"]]
+    assert len(set(keys)) == 4  # each attempt is a new charge at the gateway
+    statuses = [s for s in result.steps if s.name.startswith("status:")]
+    first = next(s.at for s in statuses if s.name == "status:authorizing")
+    last = [s.at for s in statuses if s.name == "status:authorizing"][-1]
+    assert timedelta(days=3) <= last - first < timedelta(days=3, minutes=1)
+    assert "status:retry_scheduled" in {s.name for s in statuses}
+    assert world.net_posted(handle.id) == 1000
+    assert result.last_error is None
+
+
+async def test_soft_decline_exhausts_dunning(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld(authorize_script=["soft"])
+    options = PaymentOptions(dunning_schedule_s=(60, 120))
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=options), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.FAILED and result.attempts == 3
+    assert result.last_error and "dunning exhausted" in result.last_error
+    assert all(e.state == "voided" for e in world.entries.values())
+
+
+async def test_hard_decline_fails_at_once(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld(authorize_script=["hard"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        result = await handle.result()
+    assert result.status == PaymentStatus.FAILED and result.attempts == 1
+    assert result.last_error and "stolen_card" in result.last_error
+    assert result.decline_code == "stolen_card"
+    assert [e.state for e in world.entries.values()] == ["voided"]  # hold compensated
+    assert not world.calls["cancel"]
+
+
+async def test_outcome_unknown_resolved_as_done(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld(authorize_script=["unknown_done"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.CAPTURED
+    assert len(world.calls["authorize"]) == 1  # never charged twice
+    assert len(world.calls["lookup"]) == 1
+    assert world.net_posted(handle.id) == 1000
+
+
+async def test_outcome_unknown_resolved_as_not_done(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld(authorize_script=["unknown_lost", "ok"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.CAPTURED
+    first, second = world.calls["authorize"]
+    assert first.idempotency_key == second.idempotency_key  # retried as the same request
+    assert len(world.calls["lookup"]) == 1
+
+
+async def test_failover_to_second_gateway(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld(authorize_script=["unavailable", "ok"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.CAPTURED and result.gateway == "braintree"
+    holds = [e for e in world.entries.values() if e.kind == "hold"]
+    assert sorted(e.state for e in holds) == ["posted", "voided"]
+
+
+async def test_capture_later_partial(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, capture_mode="manual", options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        waiting = await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
+        assert waiting.authorization_expires_at is not None
+        attrs = (await handle.describe()).typed_search_attributes
+        assert {p.key.name: p.value for p in attrs}["PaymentStatus"] == "awaiting_capture"
+        with pytest.raises(UPDATE_REJECTED):
+            await handle.execute_update(PaymentWorkflow.capture, CaptureRequest("c0", 5000))
+        captured = await handle.execute_update(PaymentWorkflow.capture, CaptureRequest("c1", 600))
+        assert captured.status == PaymentStatus.CAPTURED and captured.captured_minor == 600
+        await handle.result()
+    assert world.calls["capture"][0].idempotency_key == f"{handle.id}:capture"
+    assert world.net_posted(handle.id) == 600
+
+
+async def test_authorization_expiry_voids(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, capture_mode="manual")
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        result = await handle.result()
+    assert result.status == PaymentStatus.CANCELED
+    assert result.last_error == "authorization_expired"
+    assert len(world.calls["cancel"]) == 1
+    assert [e.state for e in world.entries.values()] == ["voided"]
+    expiry = next(s.at for s in result.steps if s.name == "compensating")
+    started = next(s.at for s in result.steps if s.name == "status:awaiting_capture")
+    assert timedelta(days=7) <= expiry - started < timedelta(days=7, seconds=1)
+
+
+async def test_cancel_update_before_capture(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, capture_mode="manual")
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
+        view = await handle.execute_update(PaymentWorkflow.cancel, CancelRequest("x", "fraud"))
+        assert view.status == PaymentStatus.CANCELED and view.last_error == "canceled: fraud"
+        await handle.result()
+    assert len(world.calls["cancel"]) == 1
+
+
+async def test_partial_then_full_refund(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.CAPTURED)
+        with pytest.raises(UPDATE_REJECTED):  # currency must match
+            await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r0", 100, "EUR"))
+        first = await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r1", 300, "USD"))
+        assert first.refunded_total_minor == 300
+        again = await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r1", 300, "USD"))
+        assert again == first  # same request id: same answer, no second refund
+        view = await handle.query(PaymentWorkflow.status)
+        assert view.status == PaymentStatus.PARTIALLY_REFUNDED
+        with pytest.raises(UPDATE_REJECTED):  # more than captured minus refunded
+            await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r2", 701, "USD"))
+        await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r3", 700, "USD"))
+        result = await handle.result()  # fully refunded: the workflow ends
+    assert result.status == PaymentStatus.REFUNDED and result.refunded_minor == 1000
+    assert len(world.calls["refund"]) == 2
+    keys = {c.idempotency_key for c in world.calls["refund"]}
+    assert keys == {f"{handle.id}:refund-r1", f"{handle.id}:refund-r3"}
+    assert world.net_posted(handle.id) == 0
+
+
+async def test_refund_before_capture_rejected(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, capture_mode="manual")
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
+        with pytest.raises(UPDATE_REJECTED):
+            await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r", 100, "USD"))
+        await handle.execute_update(PaymentWorkflow.cancel, CancelRequest("c"))
+        await handle.result()
+    assert not world.calls["refund"]
+
+
+async def test_concurrent_refund_race_has_one_winner(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld(refund_delay_s=0.2)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        await wait_status(handle, PaymentStatus.CAPTURED)
+        outcomes = await asyncio.gather(
+            handle.execute_update(PaymentWorkflow.refund, RefundRequest("a", 600, "USD")),
+            handle.execute_update(PaymentWorkflow.refund, RefundRequest("b", 600, "USD")),
+            return_exceptions=True,
+        )
+        view = await handle.query(PaymentWorkflow.status)
+        await handle.result()
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    losers = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert isinstance(losers[0], UPDATE_REJECTED)
+    assert len(world.calls["refund"]) == 1
+    assert view.refunded_minor == 600 and view.status == PaymentStatus.PARTIALLY_REFUNDED
+
+
+async def test_webhooks_deduplicated_and_monotonic(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld()
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        await wait_status(handle, PaymentStatus.CAPTURED)
+        matched = event(EventKind.SETTLEMENT_MATCHED, handle.id, "evt_settled")
+        late = event(EventKind.PAYMENT_AUTHORIZED, handle.id, "evt_old")  # out of order
+        for e in (matched, matched, late, matched):
+            await handle.signal(PaymentWorkflow.gateway_event, e)
+        view = await wait_status(handle, PaymentStatus.SETTLED)
+        await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r", 400, "USD"))
+        # A late "captured" or "settled" report must not move it back.
+        for kind in (EventKind.SETTLEMENT_MATCHED, EventKind.PAYMENT_CAPTURED):
+            await handle.signal(PaymentWorkflow.gateway_event, event(kind, handle.id))
+        later = await handle.query(PaymentWorkflow.status)
+        assert later.status == PaymentStatus.PARTIALLY_REFUNDED
+        await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r2", 600, "USD"))
+        result = await handle.result()
+    assert view.events_seen.count("evt_settled") == 1
+    assert set(view.events_seen) == {"evt_settled", "evt_old"}
+    assert sum(1 for s in view.steps if s.detail == "evt_settled") == 1
+    assert result.status == PaymentStatus.REFUNDED
+
+
+async def test_webhook_confirms_before_gateway_response(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld(authorize_script=["slow"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        for _ in range(100):
+            if world.calls["authorize"]:
+                break
+            await asyncio.sleep(0.05)
+        confirm = event(
+            EventKind.PAYMENT_CAPTURED, handle.id, reference="ref-hook", amount_minor=1000
+        )
+        await handle.signal(PaymentWorkflow.gateway_event, confirm)
+        view = await wait_status(handle, PaymentStatus.CAPTURED)
+        world.release_slow.set()
+        await handle.result()
+    assert view.reference == "ref-hook"
+    assert "confirmed_by_webhook" in {s.name for s in view.steps}
+
+
+async def test_ach_settles(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_123", options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
+        await wait_status(handle, PaymentStatus.SETTLED)
+        result = await handle.result()
+    assert result.status == PaymentStatus.SETTLED
+    assert world.net_posted(handle.id) == 1000
+
+
+async def test_ach_return_reverses_ledger(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_123")
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        returned = event(EventKind.ACH_RETURNED, handle.id, data={"return_code": "R01"})
+        await handle.signal(PaymentWorkflow.gateway_event, returned)
+        result = await handle.result()
+    assert result.status == PaymentStatus.RETURNED
+    assert result.last_error and "R01" in result.last_error
+    assert world.net_posted(handle.id) == 0
+    assert [c.reason for c in world.calls["reverse"]] == ["ach_return"]
+
+
+async def test_ach_return_after_settlement(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_9")
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
+        await wait_status(handle, PaymentStatus.SETTLED)
+        await handle.signal(
+            PaymentWorkflow.gateway_event,
+            event(EventKind.ACH_RETURNED, handle.id, data={"return_code": "R10"}),
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.RETURNED
+    assert world.net_posted(handle.id) == 0

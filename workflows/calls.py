@@ -1,0 +1,234 @@
+"""Typed calls of activities by name, each with its task queue and named policy.
+
+Workflows never import activity implementations; the names in domain.activity_names are
+the contract. Everything here runs inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import TypeVar, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from domain import activity_names as names
+from domain.payloads import (
+    BankAccountInput,
+    BankAccountResult,
+    BankVerification,
+    ExchangeInput,
+    ExchangeResult,
+    GatewayAuthorizeInput,
+    GatewayCancelInput,
+    GatewayCaptureInput,
+    GatewayLookupInput,
+    GatewayRefundInput,
+    GatewayRefundResult,
+    GatewayResult,
+    LedgerCaptureInput,
+    LedgerEntryRef,
+    LedgerHoldInput,
+    LedgerReversalInput,
+    LedgerVoidInput,
+    LinkToken,
+    LinkTokenInput,
+    ListSettledInput,
+    LookupResult,
+    MatchInput,
+    MatchResult,
+    OpenAccountsInput,
+    OpenAccountsResult,
+    PostSettlementInput,
+    PostSettlementResult,
+    ReconciliationReport,
+    ReminderInput,
+    RouteDecision,
+    RouteRequest,
+    Routing,
+    SettledBatch,
+    TransferLegInput,
+    VerifyInput,
+)
+from workflows import policies
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Opts:
+    task_queue: str
+    start_to_close: timedelta
+    retry: RetryPolicy
+    schedule_to_close: timedelta | None = None
+    heartbeat: timedelta | None = None
+
+
+def _gateway_opts(
+    routing: Routing, gateway: str | None, retry: RetryPolicy = policies.GATEWAY_RETRY
+) -> _Opts:
+    return _Opts(
+        task_queue=routing.gateway_queue(gateway),
+        start_to_close=policies.GATEWAY_START_TO_CLOSE,
+        retry=retry,
+        schedule_to_close=policies.GATEWAY_SCHEDULE_TO_CLOSE,
+    )
+
+
+def _ledger_opts(routing: Routing, retry: RetryPolicy = policies.LEDGER_RETRY) -> _Opts:
+    return _Opts(routing.ledger, policies.LEDGER_START_TO_CLOSE, retry)
+
+
+def _long_ledger_opts(routing: Routing) -> _Opts:
+    return _Opts(
+        routing.ledger,
+        policies.LEDGER_LONG_START_TO_CLOSE,
+        policies.LEDGER_RETRY,
+        heartbeat=policies.LEDGER_HEARTBEAT,
+    )
+
+
+def _start(
+    name: str, arg: object, result_type: type[T] | None, opts: _Opts
+) -> workflow.ActivityHandle[T]:
+    handle = workflow.start_activity(
+        name,
+        arg,
+        result_type=result_type,
+        task_queue=opts.task_queue,
+        start_to_close_timeout=opts.start_to_close,
+        schedule_to_close_timeout=opts.schedule_to_close,
+        heartbeat_timeout=opts.heartbeat,
+        retry_policy=opts.retry,
+    )
+    return cast(workflow.ActivityHandle[T], handle)
+
+
+async def _run(name: str, arg: object, result_type: type[T], opts: _Opts) -> T:
+    return await _start(name, arg, result_type, opts)
+
+
+async def _run_none(name: str, arg: object, opts: _Opts) -> None:
+    await _start(name, arg, None, opts)
+
+
+# ---------------------------------------------------------------- gateways
+
+
+async def route(routing: Routing, request: RouteRequest) -> RouteDecision:
+    opts = _gateway_opts(routing, None, policies.GATEWAY_READ_RETRY)
+    return await _run(names.ROUTE_PAYMENT, request, RouteDecision, opts)
+
+
+def start_authorize(
+    routing: Routing, request: GatewayAuthorizeInput
+) -> workflow.ActivityHandle[GatewayResult]:
+    return _start(names.AUTHORIZE, request, GatewayResult, _gateway_opts(routing, request.gateway))
+
+
+async def capture(routing: Routing, request: GatewayCaptureInput) -> GatewayResult:
+    return await _run(
+        names.CAPTURE, request, GatewayResult, _gateway_opts(routing, request.gateway)
+    )
+
+
+async def cancel(routing: Routing, request: GatewayCancelInput, *, compensating: bool) -> None:
+    opts = _gateway_opts(routing, request.gateway)
+    if compensating:
+        opts = replace(opts, retry=policies.COMPENSATION_RETRY, schedule_to_close=None)
+    await _run(names.CANCEL, request, GatewayResult, opts)
+
+
+async def refund(routing: Routing, request: GatewayRefundInput) -> GatewayRefundResult:
+    opts = _gateway_opts(routing, request.gateway)
+    return await _run(names.REFUND, request, GatewayRefundResult, opts)
+
+
+async def lookup(routing: Routing, request: GatewayLookupInput) -> LookupResult:
+    opts = _gateway_opts(routing, request.gateway, policies.GATEWAY_READ_RETRY)
+    return await _run(names.LOOKUP, request, LookupResult, opts)
+
+
+async def list_settled(routing: Routing, request: ListSettledInput) -> SettledBatch:
+    opts = _Opts(
+        routing.gateway_queue(request.gateway),
+        policies.LIST_SETTLED_START_TO_CLOSE,
+        policies.GATEWAY_READ_RETRY,
+        heartbeat=policies.LIST_SETTLED_HEARTBEAT,
+    )
+    return await _run(names.LIST_SETTLED, request, SettledBatch, opts)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+async def ledger_hold(routing: Routing, request: LedgerHoldInput) -> LedgerEntryRef:
+    return await _run(names.LEDGER_HOLD, request, LedgerEntryRef, _ledger_opts(routing))
+
+
+async def ledger_void(routing: Routing, request: LedgerVoidInput) -> None:
+    await _run_none(names.LEDGER_VOID, request, _ledger_opts(routing, policies.COMPENSATION_RETRY))
+
+
+async def ledger_capture(routing: Routing, request: LedgerCaptureInput) -> LedgerEntryRef:
+    return await _run(names.LEDGER_CAPTURE, request, LedgerEntryRef, _ledger_opts(routing))
+
+
+async def ledger_reverse(routing: Routing, request: LedgerReversalInput) -> LedgerEntryRef:
+    return await _run(names.LEDGER_REVERSE, request, LedgerEntryRef, _ledger_opts(routing))
+
+
+async def transfer_leg(
+    routing: Routing, name: str, request: TransferLegInput, *, compensating: bool = False
+) -> LedgerEntryRef:
+    retry = policies.COMPENSATION_RETRY if compensating else policies.LEDGER_RETRY
+    return await _run(name, request, LedgerEntryRef, _ledger_opts(routing, retry))
+
+
+async def open_customer_accounts(
+    routing: Routing, request: OpenAccountsInput
+) -> OpenAccountsResult:
+    return await _run(
+        names.OPEN_CUSTOMER_ACCOUNTS, request, OpenAccountsResult, _ledger_opts(routing)
+    )
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+async def recon_match(routing: Routing, request: MatchInput) -> MatchResult:
+    return await _run(names.RECON_MATCH, request, MatchResult, _long_ledger_opts(routing))
+
+
+async def recon_post(routing: Routing, request: PostSettlementInput) -> PostSettlementResult:
+    opts = _long_ledger_opts(routing)
+    return await _run(names.RECON_POST_SETTLEMENTS, request, PostSettlementResult, opts)
+
+
+async def recon_store(routing: Routing, report: ReconciliationReport) -> None:
+    await _run_none(names.RECON_STORE_REPORT, report, _ledger_opts(routing))
+
+
+# ---------------------------------------------------------------- plaid (generic gateways queue)
+
+
+async def plaid_link_token(routing: Routing, request: LinkTokenInput) -> LinkToken:
+    return await _run(names.PLAID_LINK_TOKEN, request, LinkToken, _gateway_opts(routing, None))
+
+
+async def plaid_exchange(routing: Routing, request: ExchangeInput) -> ExchangeResult:
+    return await _run(names.PLAID_EXCHANGE, request, ExchangeResult, _gateway_opts(routing, None))
+
+
+async def plaid_verify(routing: Routing, request: VerifyInput) -> BankVerification:
+    return await _run(names.PLAID_VERIFY, request, BankVerification, _gateway_opts(routing, None))
+
+
+async def plaid_bank_account(routing: Routing, request: BankAccountInput) -> BankAccountResult:
+    opts = _gateway_opts(routing, None)
+    return await _run(names.PLAID_BANK_ACCOUNT, request, BankAccountResult, opts)
+
+
+async def plaid_remind(routing: Routing, request: ReminderInput) -> None:
+    await _run_none(names.PLAID_REMIND, request, _gateway_opts(routing, None))

@@ -1,0 +1,36 @@
+"""Saga bookkeeping: register a compensation before its step, run them in reverse on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+Compensation = Callable[[], Awaitable[None]]
+
+
+class Saga:
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Compensation]] = []
+        self.compensated: list[str] = []
+        self.failed: list[str] = []
+
+    def add(self, name: str, compensation: Compensation) -> None:
+        self._steps.append((name, compensation))
+
+    def clear(self) -> None:
+        """The saga committed: nothing is to be undone any more."""
+        self._steps.clear()
+
+    async def compensate(self) -> None:
+        # Each compensation is idempotent and retried without limit by its policy; one
+        # that still fails (non-retryable) must not stop the others from running.
+        while self._steps:
+            name, compensation = self._steps.pop()
+            try:
+                await compensation()
+                self.compensated.append(name)
+            except ActivityError as exc:
+                workflow.logger.error("compensation %s failed: %s", name, exc.cause or exc)
+                self.failed.append(name)

@@ -1,0 +1,36 @@
+"""Typed search-attribute keys (domain.names.SEARCH_ATTRIBUTES) and a change-only upsert."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+PAYMENT_STATUS: Final = SearchAttributeKey.for_keyword("PaymentStatus")
+GATEWAY: Final = SearchAttributeKey.for_keyword("Gateway")
+AMOUNT_MINOR: Final = SearchAttributeKey.for_int("AmountMinor")
+CURRENCY: Final = SearchAttributeKey.for_keyword("Currency")
+CUSTOMER_ID: Final = SearchAttributeKey.for_keyword("CustomerId")
+MERCHANT_ID: Final = SearchAttributeKey.for_keyword("MerchantId")
+LAST_ERROR: Final = SearchAttributeKey.for_text("LastError")
+
+
+class SearchAttributes:
+    """Remembers what was upserted so an unchanged value costs no history event."""
+
+    def __init__(self) -> None:
+        self._current: dict[str, Any] = {}
+
+    def upsert(self, values: dict[SearchAttributeKey[Any], Any]) -> None:
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key, value in values.items():
+            if self._current.get(key.name, _MISSING) == value:
+                continue
+            self._current[key.name] = value
+            updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+
+_MISSING: Final = object()

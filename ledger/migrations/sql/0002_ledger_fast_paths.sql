@@ -47,10 +47,12 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Set-based batch of standard/pending entries on plain (not hot) accounts, which it locks in
--- the global order after checking the batch (parsing happens before any lock). Returns NULL without writing anything when the batch is not the simple
--- case or any check fails: the caller then runs the per-entry path, which raises the same
--- error the same entry would have raised. Results equal what ledger_apply returns per entry.
+-- Set-based batch of standard/pending entries on plain (not hot) accounts. Parses and checks
+-- the batch, writes the entries, then locks the accounts in the global order and writes
+-- balances and legs. When the batch is not the simple case or a check fails it returns NULL
+-- (nothing written) or raises (entries written): run it under a savepoint, and on NULL or an
+-- error take the per-entry path, which raises the same error the same entry would have
+-- raised. Results equal what ledger_apply returns per entry.
 CREATE OR REPLACE FUNCTION ledger_batch_fast(reqs jsonb) RETURNS jsonb[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -115,6 +117,19 @@ BEGIN
                WHERE a.id IS NULL OR a.hot OR a.currency <> u.c) THEN
         RETURN NULL;
     END IF;
+    -- Entries need no balance, so they are written before any account lock is taken (a
+    -- concurrent twin's key makes the insert fail; the caller then takes the per-entry path).
+    -- Entry ids in batch order, as the per-entry path assigns them.
+    v_ids := ARRAY(SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id'))
+                   FROM generate_series(1, v_n));
+    INSERT INTO ledger_entries (id, idempotency_key, body_hash, kind, leg_count, description,
+                                metadata, effective_at, expires_at)
+    SELECT id, k, h, kind, n, dsc, meta, eff, exp
+    FROM unnest(v_ids, e_key, e_hash, e_kind, e_n, e_desc, e_meta, e_eff, e_exp)
+         WITH ORDINALITY AS u(id, k, h, kind, n, dsc, meta, eff, exp, o)
+    ORDER BY o;
+    INSERT INTO ledger_chain_queue (entry_id) SELECT unnest(v_ids);
+
     -- Lock the accounts in the global order (as ledger_prelock does for plain accounts).
     PERFORM 1 FROM ledger_accounts WHERE id = ANY (ARRAY(SELECT DISTINCT x FROM unnest(g_acc) x))
     ORDER BY id FOR NO KEY UPDATE;
@@ -148,7 +163,8 @@ BEGIN
         WINDOW w AS (PARTITION BY acc ORDER BY o, lo ROWS UNBOUNDED PRECEDING),
                e AS (PARTITION BY acc ORDER BY o RANGE UNBOUNDED PRECEDING)) x;
     IF v_ok THEN
-        RETURN NULL;
+        -- Entries are written: undo them by failing (the caller rolls back to its savepoint).
+        RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = 'batch_fallback';
     END IF;
 
     UPDATE ledger_accounts a
@@ -160,15 +176,6 @@ BEGIN
           ORDER BY acc, o DESC, lo DESC) f
     WHERE a.id = f.acc;
 
-    -- Entry ids in batch order, as the per-entry path assigns them.
-    v_ids := ARRAY(SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id'))
-                   FROM generate_series(1, v_n));
-    INSERT INTO ledger_entries (id, idempotency_key, body_hash, kind, leg_count, description,
-                                metadata, effective_at, expires_at)
-    SELECT id, k, h, kind, n, dsc, meta, eff, exp
-    FROM unnest(v_ids, e_key, e_hash, e_kind, e_n, e_desc, e_meta, e_eff, e_exp)
-         WITH ORDINALITY AS u(id, k, h, kind, n, dsc, meta, eff, exp, o)
-    ORDER BY o;
     INSERT INTO ledger_legs (entry_id, leg_no, account_id, stripe, direction, currency,
                              posted_amount, pending_amount, debits_posted_after,
                              credits_posted_after, debits_pending_after,
@@ -176,7 +183,6 @@ BEGIN
     SELECT v_ids[o], lo::smallint, acc, 0, d, c, p, q, dp, cp, dpe, cpe, ver
     FROM unnest(g_o, g_no, g_acc, g_dir, g_cur, g_p, g_q, g_dp, g_cp, g_dpe, g_cpe, g_ver)
          u(o, lo, acc, d, c, p, q, dp, cp, dpe, cpe, ver);
-    INSERT INTO ledger_chain_queue (entry_id) SELECT unnest(v_ids);
 
     v_res := ARRAY(
         SELECT jsonb_build_object(

@@ -291,6 +291,7 @@ class GatewayAuthorizeInput:
     capture_now: bool
     customer_ref: str | None = None
     description: str = ""
+    method_type: str = "card"  # ach: a bank debit that settles days later
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,7 @@ class LedgerReversalInput:
     currency: str
     reason: str  # refund | ach_return
     refund_reference: str | None = None
+    entry_id: str | None = None  # the capture entry being reversed
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,7 @@ class PaymentWorkflow:
             capture_now=request.capture_mode == "automatic",
             customer_ref=request.customer_ref,
             description=request.description,
+            method_type=request.method_type,
         )
         for _ in range(_LOOKUP_ROUNDS):
             self._webhook_payment = None
@@ -494,6 +495,7 @@ class PaymentWorkflow:
                         amount_minor=remaining,
                         currency=view.currency,
                         reason="ach_return",
+                        entry_id=view.capture_entry_id,
                     ),
                 )
                 self._step("ledger_reversal", f"{entry.entry_id} ach return {return_code}")
@@ -691,6 +693,7 @@ class PaymentWorkflow:
                 currency=view.currency,
                 reason="refund",
                 refund_reference=refunded.reference,
+                entry_id=view.capture_entry_id,
             ),
         )
         view = self.view

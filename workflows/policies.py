@@ -54,12 +54,20 @@ LIST_SETTLED_HEARTBEAT: Final = timedelta(seconds=30)
 # when the ledger says the request itself is wrong.
 LEDGER_NON_RETRYABLE: Final = (
     "ValidationError",
-    "InsufficientFunds",
-    "AccountNotFound",
-    "IdempotencyConflict",
     "InvalidEntry",
-    "EntryStateError",
+    "LedgerInvalidAmount",
+    "UnbalancedEntry",
     "CurrencyMismatch",
+    "CrossShardEntry",
+    "InsufficientFunds",
+    "UnknownAccount",
+    "UnknownEntry",
+    "IdempotencyConflict",
+    "AccountConflict",
+    "NotPending",
+    "AlreadyPosted",
+    "AlreadyVoided",
+    "PendingExpired",
 )
 LEDGER_RETRY: Final = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -78,7 +86,13 @@ COMPENSATION_RETRY: Final = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=0,
-    non_retryable_error_types=["ValidationError", "InvalidRequest", "EntryStateError"],
+    non_retryable_error_types=[
+        "ValidationError",
+        "InvalidRequest",
+        "UnknownEntry",
+        "AlreadyPosted",
+        "NotPending",
+    ],
 )
 
 # Business timers.

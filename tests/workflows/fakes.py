@@ -125,7 +125,7 @@ class FakeWorld:
             refunded_minor=0,
             currency=request.currency,
         )
-        if request.payment_method.startswith("ba_") and state == "captured":  # ACH debit
+        if request.method_type == "ach" and state == "captured":  # ACH debit
             result = GatewayResult(**{**result.__dict__, "state": "processing"})
         self.payments[request.payment_id] = result
         if outcome == "unknown_done":

@@ -1,0 +1,207 @@
+"""GatewayActivities: the card gateways (Stripe, Braintree) behind one Protocol.
+
+The SDKs are synchronous: each call runs in a thread (asyncio.to_thread) so the worker's
+event loop keeps heartbeating. Idempotency keys come from the workflow
+(`{workflow_id}:{step}`); errors leave as classified ApplicationErrors (activities.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import translated
+from domain import activity_names as names
+from domain.payloads import (
+    GatewayAuthorizeInput,
+    GatewayCancelInput,
+    GatewayCaptureInput,
+    GatewayLookupInput,
+    GatewayRefundInput,
+    GatewayRefundResult,
+    GatewayResult,
+    ListSettledInput,
+    LookupResult,
+    RouteDecision,
+    RouteRequest,
+    SettledBatch,
+    SettledItem,
+)
+from gateways.base import CardGateway
+from gateways.router import GatewayRouter
+from gateways.types import AuthorizeRequest, GatewayPayment, SettledTransaction
+
+log = structlog.get_logger()
+T = TypeVar("T")
+_HEARTBEAT_EVERY_S = 5.0
+
+
+def to_result(payment: GatewayPayment) -> GatewayResult:
+    return GatewayResult(
+        gateway=payment.gateway,
+        reference=payment.reference,
+        payment_id=payment.payment_id,
+        state=str(payment.state),
+        amount_minor=payment.amount_minor,
+        captured_minor=payment.captured_minor,
+        refunded_minor=payment.refunded_minor,
+        currency=payment.currency,
+        decline_code=payment.decline_code,
+    )
+
+
+def to_item(txn: SettledTransaction) -> SettledItem:
+    return SettledItem(
+        gateway=txn.gateway,
+        reference=txn.reference,
+        payment_id=txn.payment_id,
+        kind=txn.kind,
+        amount_minor=txn.amount_minor,
+        fee_minor=txn.fee_minor,
+        currency=txn.currency,
+        settled_at=txn.settled_at,
+        refund_reference=txn.refund_reference,
+    )
+
+
+class GatewayActivities:
+    def __init__(
+        self, gateways: Mapping[str, CardGateway], router: GatewayRouter | None = None
+    ) -> None:
+        self.gateways = dict(gateways)
+        self.router = router or GatewayRouter(self.gateways, [], default=next(iter(self.gateways)))
+
+    def _gateway(self, name: str) -> CardGateway:
+        try:
+            return self.gateways[name]
+        except KeyError:
+            raise ApplicationError(
+                f"gateway {name!r} is not configured", type="InvalidRequest", non_retryable=True
+            ) from None
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        with translated():
+            return await asyncio.to_thread(fn)
+
+    def activities(self) -> list[Callable[..., object]]:
+        return [
+            self.route,
+            self.authorize,
+            self.capture,
+            self.cancel,
+            self.refund,
+            self.lookup,
+            self.list_settled,
+        ]
+
+    @activity.defn(name=names.ROUTE_PAYMENT)
+    async def route(self, request: RouteRequest) -> RouteDecision:
+        if request.method_type == "ach":
+            # Bank debits go through Stripe (Plaid processor tokens); no failover.
+            return RouteDecision(("stripe",) if "stripe" in self.gateways else ())
+        order = self.router.choose(
+            request.payment_id,
+            request.currency,
+            request.amount_minor,
+            vaulted_gateway=request.preferred_gateway,
+        )
+        return RouteDecision(tuple(order))
+
+    @activity.defn(name=names.AUTHORIZE)
+    async def authorize(self, request: GatewayAuthorizeInput) -> GatewayResult:
+        gateway = self._gateway(request.gateway)
+        call = AuthorizeRequest(
+            idempotency_key=request.idempotency_key,
+            payment_id=request.payment_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            payment_method=request.payment_method,
+            customer_ref=request.customer_ref,
+            description=request.description,
+            capture_now=request.capture_now,
+        )
+        debit_ach = getattr(gateway, "debit_ach", None)
+        if request.method_type == "ach":
+            if debit_ach is None:
+                raise ApplicationError(
+                    f"{request.gateway} does not debit bank accounts",
+                    type="InvalidRequest",
+                    non_retryable=True,
+                )
+            payment = await self._call(lambda: debit_ach(call))
+        else:
+            payment = await self._call(lambda: gateway.authorize(call))
+        log.info(
+            "gateway.authorized",
+            gateway=request.gateway,
+            reference=payment.reference,
+            state=str(payment.state),
+        )
+        return to_result(payment)
+
+    @activity.defn(name=names.CAPTURE)
+    async def capture(self, request: GatewayCaptureInput) -> GatewayResult:
+        gateway = self._gateway(request.gateway)
+        return to_result(
+            await self._call(
+                lambda: gateway.capture(
+                    request.idempotency_key, request.reference, request.amount_minor
+                )
+            )
+        )
+
+    @activity.defn(name=names.CANCEL)
+    async def cancel(self, request: GatewayCancelInput) -> GatewayResult:
+        gateway = self._gateway(request.gateway)
+        current = await self._call(lambda: gateway.retrieve(request.reference))
+        if str(current.state) in ("canceled", "failed"):
+            return to_result(current)  # already void: the compensation is done
+        return to_result(
+            await self._call(lambda: gateway.cancel(request.idempotency_key, request.reference))
+        )
+
+    @activity.defn(name=names.REFUND)
+    async def refund(self, request: GatewayRefundInput) -> GatewayRefundResult:
+        gateway = self._gateway(request.gateway)
+        result = await self._call(
+            lambda: gateway.refund(request.idempotency_key, request.reference, request.amount_minor)
+        )
+        return GatewayRefundResult(
+            gateway=result.gateway,
+            reference=result.reference,
+            payment_reference=result.payment_reference,
+            amount_minor=result.amount_minor,
+            currency=result.currency,
+            status=result.status,
+        )
+
+    @activity.defn(name=names.LOOKUP)
+    async def lookup(self, request: GatewayLookupInput) -> LookupResult:
+        gateway = self._gateway(request.gateway)
+        if request.reference:
+            reference = request.reference
+            payment: GatewayPayment | None = await self._call(lambda: gateway.retrieve(reference))
+        else:
+            payment = await self._call(lambda: gateway.lookup(request.payment_id))
+        return LookupResult(
+            found=payment is not None, payment=to_result(payment) if payment else None
+        )
+
+    @activity.defn(name=names.LIST_SETTLED)
+    async def list_settled(self, request: ListSettledInput) -> SettledBatch:
+        gateway = self._gateway(request.gateway)
+        task = asyncio.ensure_future(
+            self._call(lambda: gateway.list_settled(request.period_start, request.period_end))
+        )
+        # Long listings: heartbeat while the SDK pages through them.
+        while not task.done():
+            activity.heartbeat(request.gateway)
+            await asyncio.wait([task], timeout=_HEARTBEAT_EVERY_S)
+        items = tuple(to_item(t) for t in task.result())
+        log.info("gateway.settled_listed", gateway=request.gateway, count=len(items))
+        return SettledBatch(gateway=request.gateway, items=items)

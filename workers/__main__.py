@@ -1,0 +1,73 @@
+"""`python -m workers --queue payments|gateways|ledger|all [--concurrency N]`.
+
+Many processes of each kind can run at once. SIGTERM / SIGINT stop polling, let in-flight
+activities finish (graceful_shutdown_timeout) and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from config.logging import configure_logging
+from config.settings import get_settings
+from config.temporal import connect_client
+from domain.errors import ConfigurationError
+from workers.build import build_workers, parse_queues
+from workers.deps import Dependencies
+from workers.settings import WorkerSettings
+
+log = structlog.get_logger()
+
+
+async def run(queues: tuple[str, ...], concurrency: int | None) -> None:
+    settings = get_settings()
+    tuning = WorkerSettings()
+    if concurrency:
+        tuning = tuning.model_copy(update={"max_concurrent_activities": concurrency})
+    client = await connect_client(settings)
+    deps = await Dependencies.open(
+        settings, gateways="gateways" in queues, ledger="ledger" in queues
+    )
+    workers = build_workers(client, settings, queues, deps, worker_settings=tuning)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    log.info("workers.started", queues=list(queues), task_queues=[w.task_queue for w in workers])
+    try:
+        stopped = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopped and task.exception():
+                raise task.exception()  # type: ignore[misc]
+        log.info("workers.draining")
+        await asyncio.gather(*(w.shutdown() for w in workers))
+    finally:
+        await deps.close()
+    log.info("workers.stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers")
+    parser.add_argument("--queue", default="all", help="payments, gateways, ledger or all")
+    parser.add_argument("--concurrency", type=int, default=None, help="max concurrent activities")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        queues = parse_queues(args.queue)
+        asyncio.run(run(queues, args.concurrency))
+    except (ValueError, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

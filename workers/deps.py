@@ -1,0 +1,47 @@
+"""The outside world the activities need, opened once per worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from config.settings import Settings
+from gateways.base import CardGateway
+from gateways.braintree_gateway import BraintreeGateway
+from gateways.plaid_client import PlaidClient
+from gateways.stripe_gateway import StripeGateway
+from ledger.service import Ledger
+from security.keyring import Keyring
+from security.secret_store import SecretStore
+
+
+@dataclass
+class Dependencies:
+    gateways: dict[str, CardGateway] = field(default_factory=dict)
+    plaid: PlaidClient | None = None
+    secrets: SecretStore | None = None
+    ledger: Ledger | None = None
+    report_dsn: str = ""
+
+    @classmethod
+    async def open(cls, settings: Settings, *, gateways: bool, ledger: bool) -> Dependencies:
+        deps = cls(report_dsn=settings.shard_urls()[0])
+        if gateways:
+            deps.gateways = {
+                "stripe": StripeGateway.from_settings(settings),
+                "braintree": BraintreeGateway.from_settings(settings),
+            }
+            deps.plaid = PlaidClient.from_settings(settings)
+            deps.secrets = SecretStore(settings.shard_urls()[0], Keyring.from_settings(settings))
+        if ledger:
+            deps.ledger = await Ledger(settings.shard_urls()).open()
+        return deps
+
+    async def close(self) -> None:
+        for gateway in self.gateways.values():
+            close = getattr(gateway, "close", None)
+            if close:
+                close()
+        if self.plaid:
+            self.plaid.close()
+        if self.ledger:
+            await self.ledger.close()

@@ -1,0 +1,168 @@
+"""OnboardingWorkflow on the time-skipping server with mocked Plaid/Stripe/ledger activities."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from domain import activity_names as names
+from domain.payloads import (
+    BankAccountInput,
+    BankAccountResult,
+    BankVerification,
+    ExchangeInput,
+    ExchangeResult,
+    LinkToken,
+    LinkTokenInput,
+    OnboardingOptions,
+    OnboardingRequest,
+    OpenAccountsInput,
+    OpenAccountsResult,
+    PublicTokenSubmission,
+    ReminderInput,
+    Routing,
+    VerifyInput,
+)
+from domain.status import OnboardingStatus
+from tests.workflows.helpers import UPDATE_REJECTED, worker
+from workflows.onboarding import OnboardingWorkflow
+from workflows.starters import start_onboarding
+
+
+@dataclass
+class FakePlaid:
+    owner: str = "Alberta Bobbeth Charleson"
+    calls: dict[str, list[Any]] = field(default_factory=lambda: {})
+
+    def _record(self, name: str, value: Any) -> None:
+        self.calls.setdefault(name, []).append(value)
+
+    def activities(self) -> list[Any]:
+        return [self.link, self.exchange, self.verify, self.bank, self.remind, self.accounts]
+
+    @activity.defn(name=names.PLAID_LINK_TOKEN)
+    async def link(self, request: LinkTokenInput) -> LinkToken:
+        self._record("link", request)
+        return LinkToken("link-sandbox-123")
+
+    @activity.defn(name=names.PLAID_EXCHANGE)
+    async def exchange(self, request: ExchangeInput) -> ExchangeResult:
+        self._record("exchange", request)
+        return ExchangeResult("item-1", f"plaid-access:{request.onboarding_id}")
+
+    @activity.defn(name=names.PLAID_VERIFY)
+    async def verify(self, request: VerifyInput) -> BankVerification:
+        self._record("verify", request)
+        return BankVerification("acc-1", "0000", (self.owner,), True)
+
+    @activity.defn(name=names.PLAID_BANK_ACCOUNT)
+    async def bank(self, request: BankAccountInput) -> BankAccountResult:
+        self._record("bank", request)
+        return BankAccountResult("cus_1", "ba_1")
+
+    @activity.defn(name=names.PLAID_REMIND)
+    async def remind(self, request: ReminderInput) -> None:
+        self._record("remind", request)
+
+    @activity.defn(name=names.OPEN_CUSTOMER_ACCOUNTS)
+    async def accounts(self, request: OpenAccountsInput) -> OpenAccountsResult:
+        self._record("accounts", request)
+        return OpenAccountsResult((f"customer_balance:{request.customer_id}:USD",))
+
+
+def request(task_queue: str, oid: str, **kw: Any) -> OnboardingRequest:
+    return OnboardingRequest(
+        onboarding_id=oid,
+        customer_id="cust-1",
+        legal_name="Alberta Charleson",
+        email="a@example.com",
+        routing=Routing.single(task_queue),
+        **kw,
+    )
+
+
+async def test_waits_five_days_then_completes(env: WorkflowEnvironment, task_queue: str) -> None:
+    plaid = FakePlaid()
+    async with worker(env.client, task_queue, plaid.activities()):
+        handle = await start_onboarding(
+            env.client, request(task_queue, task_queue), task_queue=task_queue
+        )
+        for _ in range(100):
+            view = await handle.query(OnboardingWorkflow.status)
+            if view.status == OnboardingStatus.AWAITING_PUBLIC_TOKEN:
+                break
+            await asyncio.sleep(0.05)
+        assert view.link_token == "link-sandbox-123"
+        await env.sleep(timedelta(days=5))
+        done = await handle.execute_update(
+            OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-sandbox-x")
+        )
+        assert done.status != OnboardingStatus.AWAITING_PUBLIC_TOKEN
+        result = await handle.result()
+    assert result.status == OnboardingStatus.COMPLETED
+    assert result.bank_account_ref == "ba_1" and result.accounts
+    assert result.reminders_sent == 2  # every 2 days by default: day 2 and day 4
+    # The access token never appears in the workflow: only its secret-store reference.
+    assert plaid.calls["verify"][0].access_token_ref == f"plaid-access:{task_queue}"
+
+
+async def test_expires_without_public_token(env: WorkflowEnvironment, task_queue: str) -> None:
+    plaid = FakePlaid()
+    async with worker(env.client, task_queue, plaid.activities()):
+        handle = await start_onboarding(
+            env.client, request(task_queue, task_queue), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == OnboardingStatus.EXPIRED
+    assert result.reminders_sent == 3  # days 2, 4, 6 of 7
+    assert "exchange" not in plaid.calls
+
+
+async def test_name_mismatch_fails(env: WorkflowEnvironment, task_queue: str) -> None:
+    plaid = FakePlaid(owner="Somebody Else")
+    async with worker(env.client, task_queue, plaid.activities()):
+        handle = await start_onboarding(
+            env.client, request(task_queue, task_queue), task_queue=task_queue
+        )
+        await asyncio.sleep(0.3)
+        await handle.execute_update(
+            OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-x")
+        )
+        result = await handle.result()
+    assert result.status == OnboardingStatus.FAILED
+    assert result.last_error and "name" in result.last_error
+    assert "bank" not in plaid.calls
+
+
+async def test_cancel_update_and_workflow_cancel(env: WorkflowEnvironment, task_queue: str) -> None:
+    plaid = FakePlaid()
+    options = OnboardingOptions(reminder_interval_s=3600, expiry_s=86400)
+    async with worker(env.client, task_queue, plaid.activities()):
+        first = await start_onboarding(
+            env.client,
+            request(task_queue, f"{task_queue}-a", options=options),
+            task_queue=task_queue,
+        )
+        await asyncio.sleep(0.3)
+        view = await first.execute_update(OnboardingWorkflow.cancel, "customer gave up")
+        assert view.status == OnboardingStatus.CANCELED
+        with pytest.raises(UPDATE_REJECTED):
+            await first.execute_update(
+                OnboardingWorkflow.submit_public_token, PublicTokenSubmission("late")
+            )
+        second = await start_onboarding(
+            env.client,
+            request(task_queue, f"{task_queue}-b", options=options),
+            task_queue=task_queue,
+        )
+        await asyncio.sleep(0.3)
+        await second.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await second.result()

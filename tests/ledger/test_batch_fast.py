@@ -1,4 +1,5 @@
-"""The set-based batch path gives exactly what the per-entry path gives."""
+"""The set-based batch path and the two-leg single-entry path give exactly what
+ledger_apply (the general per-entry path) gives."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from ledger import AccountFlags, EntryRequest, Leg
 from ledger.errors import InsufficientFunds
+from ledger.results import entry_result
 from ledger.service import Ledger
 from ledger.shards import stable_shard
 from tests.ledger.conftest import count_rows, unique
@@ -91,11 +93,20 @@ async def test_batch_matches_entry_by_entry(ledger: Ledger, shard_dsns: list[str
         assert row is not None and row[0] is not None and len(row[0]) == len(batch)
         conn.rollback()
     got = await ledger.post_batch(batch)
-    want = [await ledger.post_entry(r) for r in script(slow, unique("slow"))]
-    assert shape(got, fast) == shape(want, slow)
+    single = [await ledger.post_entry(r) for r in script(slow, unique("single"))]
+    plain = await shard_accounts(ledger)  # ledger_apply alone, the reference path
+    want = []
+    for r in script(plain, unique("apply")):
+        plain_shard, payload = await ledger._prepare(r)
+        with psycopg.connect(shard_dsns[plain_shard], autocommit=True) as conn:
+            row = conn.execute("SELECT ledger_apply(%s, '{}'::jsonb)", (Jsonb(payload),)).fetchone()
+        assert row is not None
+        want.append(entry_result(plain_shard, row[0]))
+    assert shape(got, fast) == shape(want, plain)
+    assert shape(single, slow) == shape(want, plain)
     ids = [int(r.entry_id.split("-")[1]) for r in got]
     assert ids == sorted(ids)
-    for a, b in zip(fast, slow, strict=True):
+    for a, b in [*zip(fast, plain, strict=True), *zip(slow, plain, strict=True)]:
         x, y = await ledger.get_balances(a), await ledger.get_balances(b)
         assert (x.posted, x.pending, x.version) == (y.posted, y.pending, y.version)
     assert (await ledger.verify()).ok

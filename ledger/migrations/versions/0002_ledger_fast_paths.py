@@ -1,4 +1,4 @@
-"""ledger: one-query invariant triggers, set-based batch posting path
+"""ledger: one-query invariant triggers, set-based batch path, two-leg posting fast path
 
 Revision ID: ledger_0002
 Revises: ledger_0001
@@ -20,7 +20,12 @@ depends_on: str | Sequence[str] | None = None
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 SQL = SQL_DIR / "0002_ledger_fast_paths.sql"
-REPLACED = ("ledger_check_entry_balanced", "ledger_check_legs_attached", "ledger_post_batch")
+REPLACED = (
+    "ledger_check_entry_balanced",
+    "ledger_check_legs_attached",
+    "ledger_post_batch",
+    "ledger_post",
+)
 
 
 def _run(script: str) -> None:
@@ -38,7 +43,8 @@ def downgrade() -> None:
     base = (SQL_DIR / "0001_ledger_schema.sql").read_text()
     bodies = []
     for name in REPLACED:
-        match = re.search(rf"CREATE FUNCTION {name}\(.*?END \$\$;", base, re.S)
+        match = re.search(rf"CREATE FUNCTION {name}\(.*?AS \$\$.*?\$\$;", base, re.S)
         assert match is not None, name
         bodies.append(match.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    _run("DROP FUNCTION IF EXISTS ledger_batch_fast(jsonb);\n" + "\n".join(bodies))
+    drops = "DROP FUNCTION IF EXISTS ledger_batch_fast(jsonb), ledger_post_simple(jsonb);\n"
+    _run(drops + "\n".join(bodies))

@@ -126,10 +126,15 @@ def validate_legs(legs: object) -> tuple[Leg, ...]:
     return tuple(legs)
 
 
-def entry_payload(request: EntryRequest, reverses_ref: int | None) -> dict[str, Any]:
-    """Validate an EntryRequest and encode it for ledger_apply."""
+def entry_payload(
+    request: EntryRequest,
+    reverses_ref: int | None,
+    checked_legs: tuple[Leg, ...] | None = None,
+) -> dict[str, Any]:
+    """Validate an EntryRequest and encode it for ledger_apply (checked_legs: what
+    validate_legs already returned for request.legs, so they are not checked twice)."""
     key = validate_key(request.idempotency_key)
-    legs = validate_legs(request.legs)
+    legs = checked_legs if checked_legs is not None else validate_legs(request.legs)
     if request.pending and request.reverses:
         raise InvalidEntry("a reversal cannot be pending", field="reverses")
     if request.expires_at is not None and not request.pending:

@@ -234,14 +234,14 @@ class Ledger:
         return shards.pop()
 
     async def _prepare(self, request: EntryRequest) -> tuple[int, dict[str, Any]]:
-        rq.validate_legs(request.legs)
-        shard = await self._shard_for_legs(request.legs)
+        legs = rq.validate_legs(request.legs)
+        shard = await self._shard_for_legs(legs)
         ref = None
         if request.reverses is not None:
             ref_shard, ref = parse_entry_ref(request.reverses, self.shards.count)
             if ref_shard != shard:
                 raise CrossShardEntry("a reversal must be on the shard of what it reverses")
-        return shard, rq.entry_payload(request, ref)
+        return shard, rq.entry_payload(request, ref, legs)
 
     async def post_entry(self, request: EntryRequest) -> EntryResult:
         shard, payload = await self._prepare(request)

@@ -24,6 +24,7 @@ from rich.table import Table
 from cli.console import console, friendly_errors
 from cli.stack_cmd import print_urls
 from config.settings import Settings, load_settings
+from domain.money import Money
 from domain.payloads import PaymentOptions, PaymentView
 from domain.status import PaymentStatus
 from sandbox import testdata
@@ -230,7 +231,7 @@ async def _pay(client: object, outcome: DemoOutcome, progress: Progress) -> None
             gateway=plan.gateway,
             capture=plan.capture,
             description=plan.label,
-            options=PaymentOptions(dunning_schedule_s=DEMO_DUNNING_S),  # type: ignore[call-arg]
+            options=PaymentOptions(dunning_schedule_s=DEMO_DUNNING_S),
         )
         if not plan.capture:
             view = await client.wait_for_payment(
@@ -308,7 +309,7 @@ async def _reconcile(
 
 
 async def _check_ledger(settings: Settings, outcome: DemoOutcome) -> None:
-    from activities import chart  # type: ignore[attr-defined]
+    from activities import chart
     from ledger.service import Ledger
 
     async with Ledger(settings.shard_urls()) as ledger:
@@ -339,19 +340,23 @@ async def _check_ledger(settings: Settings, outcome: DemoOutcome) -> None:
 def _print_summary(settings: Settings, outcome: DemoOutcome) -> None:
     ui = f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
     payments = Table(title="payments")
-    for column in ("payment", "gateway", "amount", "captured", "refunded", "status", "Web UI"):
+    for column in ("payment", "gateway", "amount", "captured", "refunded", "status"):
         payments.add_column(column)
     for plan, view in outcome.payments:
         payments.add_row(
             plan.label,
             view.gateway or plan.gateway,
-            f"{view.amount_minor / 100:.2f}",
+            Money(view.amount_minor, view.currency).format(),
             str(view.captured_minor),
             str(view.refunded_minor),
             str(view.status),
-            f"{ui}/workflows/{view.payment_id}",
         )
     console.print(payments)
+    console.print("Web UI, one link per payment workflow:")
+    for plan, view in outcome.payments:
+        # Printed outside the table so a link is never wrapped or truncated.
+        link = f"{ui}/workflows/{view.payment_id}"
+        console.print(f"  {plan.label}: {link}", soft_wrap=True, highlight=False)
 
     by_status = Counter(str(view.status) for _, view in outcome.payments)
     status_table = Table(title="payments by status")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
+
+from config.logging import configure_logging
 
 app = typer.Typer(
     name="paysaga",
@@ -15,6 +19,11 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """paysaga: payments as durable sagas on Temporal with a double-entry ledger."""
+    # The CLI's own output is rich text; its structured logs stay quiet unless asked for.
+    configure_logging(
+        os.environ.get("PAYSAGA_LOG_FORMAT", "auto"),
+        os.environ.get("PAYSAGA_LOG_LEVEL", "WARNING"),
+    )
 
 
 # Sub-commands are registered below, one line each (app.add_typer / app.command).

@@ -67,6 +67,7 @@ from domain.payloads import (
     MethodType,
     OnboardingRequest,
     OnboardingView,
+    PaymentOptions,
     PaymentRequest,
     PaymentView,
     PublicTokenSubmission,
@@ -139,8 +140,11 @@ class PaysagaClient:
         gateway: str | None = None,
         description: str = "",
         wait: timedelta | None = None,
+        options: PaymentOptions | None = None,
     ) -> PaymentView:
         """Start the payment's workflow; the same key returns the same payment.
+
+        `options` overrides timings per payment (dunning schedule, authorization expiry).
 
         The same key with a different request raises IdempotencyConflict. With `wait`,
         returns once the payment left pending/authorizing (or the wait is over).
@@ -160,6 +164,7 @@ class PaysagaClient:
             preferred_gateway=gateway,
             description=description,
             routing=self.routing,
+            options=options or PaymentOptions(),
         )
         request.validate()
         digest = request_digest(request)

@@ -109,7 +109,10 @@ def match_settlements(
                 detail=detail,
             )
         )
+    netted = _netted_out(ledger, used)
     for booked in ledger:
+        if booked.entry_id in netted:
+            continue
         if booked.entry_id not in used and not any(
             e.kind == ExceptionKind.DUPLICATE and e.detail.endswith(booked.entry_id)
             for e in exceptions
@@ -125,3 +128,26 @@ def match_settlements(
                 )
             )
     return MatchResult(matched=tuple(matched), exceptions=tuple(exceptions))
+
+
+def _netted_out(ledger: tuple[LedgerItem, ...], used: set[str]) -> set[str]:
+    """Unsettled charges whose refunds cancel them exactly, per payment and currency.
+
+    A capture refunded in full before settlement is voided at the gateway (Braintree
+    turns such a refund into a void), so the gateway lists nothing: not an exception.
+    """
+    net: dict[tuple[str, str], int] = {}
+    members: dict[tuple[str, str], list[LedgerItem]] = {}
+    for booked in ledger:
+        if booked.entry_id in used:
+            continue
+        key = (booked.payment_id, booked.currency)
+        sign = -1 if booked.kind == "refund" else 1
+        net[key] = net.get(key, 0) + sign * booked.amount_minor
+        members.setdefault(key, []).append(booked)
+    netted: set[str] = set()
+    for key, items in members.items():
+        kinds = {item.kind for item in items}
+        if net[key] == 0 and "refund" in kinds and len(kinds) > 1:
+            netted.update(item.entry_id for item in items)
+    return netted

@@ -270,13 +270,7 @@ BEGIN
     END IF;
     n0 := (l0->>'n')::bigint;
     IF v_kind = 'pending' THEN p0 := 0; q0 := n0; ELSE p0 := n0; q0 := 0; v_exp := NULL; END IF;
-    -- A used key: ledger_apply replays or raises the conflict.
-    PERFORM 1 FROM ledger_entries WHERE idempotency_key = v_key;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-
-    -- Lock both (plain) accounts in the global order.
+    -- Lock both (plain) accounts in the global order (ledger_apply takes the same locks).
     FOR r IN
         SELECT id, currency, flags, normal_side, debits_posted, credits_posted,
                debits_pending, credits_pending, version
@@ -289,6 +283,12 @@ BEGIN
         RETURN NULL;
     END IF;
     IF x0.currency <> c0 OR x1.currency <> c0 THEN
+        RETURN NULL;
+    END IF;
+    -- A used key: ledger_apply replays or raises the conflict (checked after the lock so a
+    -- hot account, which ledger_apply handles, costs one statement here, not two).
+    PERFORM 1 FROM ledger_entries WHERE idempotency_key = v_key;
+    IF FOUND THEN
         RETURN NULL;
     END IF;
     dp0 := x0.debits_posted; cp0 := x0.credits_posted; dpe0 := x0.debits_pending; cpe0 := x0.credits_pending;

@@ -31,3 +31,7 @@ async def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
                 )
             )
     return time_skipping_env
+
+
+# The real engine (dev server, sandboxes, PostgreSQL shards, production workers).
+from tests.workflows.engine import engine, engine_sandboxes, engine_settings  # noqa: E402, F401

@@ -103,3 +103,50 @@ async def run_e2e(engine: Engine, count: int) -> None:
         PaymentStatus.SETTLED,
         PaymentStatus.PARTIALLY_REFUNDED,
     }
+
+
+async def test_onboarding_with_plaid_sandbox(engine: Engine) -> None:
+    from domain.payloads import OnboardingRequest, PublicTokenSubmission
+    from domain.status import OnboardingStatus
+    from sandbox.testdata import PLAID_INSTITUTION_ID, PLAID_SANDBOX_OWNER_NAME
+    from workflows.onboarding import OnboardingWorkflow
+    from workflows.starters import start_onboarding
+
+    onboarding_id = uuid.uuid4().hex[:12]
+    request = OnboardingRequest(
+        onboarding_id=onboarding_id,
+        customer_id=f"cust-{onboarding_id}",
+        legal_name=PLAID_SANDBOX_OWNER_NAME,
+        email="alberta@example.com",
+        routing=engine.routing,
+    )
+    handle = await start_onboarding(engine.client, request, task_queue=engine.names.payments)
+    for _ in range(100):
+        view = await handle.query(OnboardingWorkflow.status)
+        if view.status == OnboardingStatus.AWAITING_PUBLIC_TOKEN:
+            break
+        await asyncio.sleep(0.1)
+    assert view.link_token
+    assert engine.deps.plaid is not None and engine.deps.secrets is not None
+    public_token = await asyncio.to_thread(
+        engine.deps.plaid.sandbox_public_token, PLAID_INSTITUTION_ID
+    )
+    await handle.execute_update(
+        OnboardingWorkflow.submit_public_token, PublicTokenSubmission(public_token)
+    )
+    result = await handle.result()
+    assert result.status == OnboardingStatus.COMPLETED, result.last_error
+    assert result.bank_account_ref and result.customer_ref and len(result.accounts) == 2
+    # The access token is in the secret store, never in the workflow's (decrypted) history.
+    token = await engine.deps.secrets.get_text(f"plaid-access:{onboarding_id}")
+    codec = engine.client.data_converter.payload_codec
+    assert token and codec is not None
+    history = await handle.fetch_history()
+    decoded = 0
+    for event in history.events:
+        if event.HasField("activity_task_completed_event_attributes"):
+            payloads = event.activity_task_completed_event_attributes.result.payloads
+            for payload in await codec.decode(list(payloads)):
+                assert token.encode() not in payload.data
+                decoded += 1
+    assert decoded >= 5

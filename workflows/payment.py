@@ -735,6 +735,11 @@ class PaymentWorkflow:
         self._step(f"event:{event.kind}", event.event_id)
         status = self.view.status
         kind = event.kind
+        ach = self._request.method_type == "ach"
+        if ach and status == PaymentStatus.PROCESSING and kind == EventKind.PAYMENT_CAPTURED:
+            kind = EventKind.ACH_SETTLED  # Stripe: payment_intent.succeeded settles a debit
+        elif ach and status == PaymentStatus.PROCESSING and kind == EventKind.PAYMENT_FAILED:
+            kind = EventKind.ACH_RETURNED  # a debit failing after submission is a return
         if kind in (EventKind.PAYMENT_AUTHORIZED, EventKind.PAYMENT_CAPTURED):
             if status in (PaymentStatus.AUTHORIZING, PaymentStatus.REQUIRES_ACTION):
                 self._webhook_payment = event
@@ -745,9 +750,11 @@ class PaymentWorkflow:
             if status == PaymentStatus.AWAITING_CAPTURE:
                 self._external_cancel = True
         elif kind == EventKind.ACH_SETTLED:
-            self._ach_settled = True
+            if ach:
+                self._ach_settled = True
+            elif status == PaymentStatus.CAPTURED:
+                self._set_status(PaymentStatus.SETTLED)  # a card capture's settlement report
         elif kind == EventKind.ACH_RETURNED:
-            ach = self._request.method_type == "ach"
             if ach and self._ach_return is None and not is_final(status):
                 self._ach_return = event
         elif kind == EventKind.SETTLEMENT_MATCHED:

@@ -385,3 +385,18 @@ async def test_ach_return_after_settlement(env: WorkflowEnvironment, task_queue:
         result = await handle.result()
     assert result.status == PaymentStatus.RETURNED
     assert world.net_posted(handle.id) == 0
+
+
+async def test_ach_settles_on_stripe_succeeded_webhook(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_7", options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        succeeded = event(EventKind.PAYMENT_CAPTURED, handle.id)  # payment_intent.succeeded
+        await handle.signal(PaymentWorkflow.gateway_event, succeeded)
+        view = await wait_status(handle, PaymentStatus.SETTLED)
+        await handle.result()
+    assert view.captured_minor == 1000

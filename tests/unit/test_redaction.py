@@ -48,6 +48,7 @@ def test_structlog_output_is_redacted() -> None:
         raise RuntimeError("gateway said token access-sandbox-1234567890ab is bad")
     except RuntimeError:
         log.exception("failed")
+    configure_logging("json", "INFO")  # later tests must not log into this closed-over buffer
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     dump = stream.getvalue()
     assert "4242424242424242" not in dump

@@ -22,10 +22,27 @@ def _render_exception_redacted(
     return rendered
 
 
+class _CurrentStderr:
+    """sys.stderr looked up at write time, not at configure time.
+
+    Test runners and embedding code swap sys.stderr; a logger that captured the
+    old object would keep writing into a closed buffer.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None) -> None:
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if fmt == "auto":
-        fmt = "console" if hasattr(stream, "isatty") and stream.isatty() else "json"
+        fmt = "console" if stream.isatty() else "json"
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=True)
         if fmt == "console"

@@ -282,12 +282,18 @@ def running_stack(data_dir: Path) -> dict[str, Any] | None:
     state = read_state(data_dir)
     if state is None:
         return None
-    pids = [*state.get("services", {}).values()]
-    if state.get("temporal_pid"):
-        pids.append(state["temporal_pid"])
+    pids = state_pids(state)
     if not pids or not all(process_alive(pid) for pid in pids):
         return None
     return state
+
+
+def state_pids(state: dict[str, Any]) -> list[int]:
+    """The process ids a state file records: services, then the Temporal dev server."""
+    pids: list[int] = [*state.get("services", {}).values()]
+    if state.get("temporal_pid"):
+        pids.append(state["temporal_pid"])
+    return pids
 
 
 def stop_from_state(data_dir: Path, progress: Callable[[str], None]) -> bool:
@@ -332,10 +338,9 @@ async def _register_external(settings: Settings) -> None:
 
 
 async def _queue_has_poller(settings: Settings, task_queue: str) -> bool:
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
     from temporalio.client import Client
+
+    from client.workers import list_pollers
 
     try:
         client = await asyncio.wait_for(
@@ -344,13 +349,7 @@ async def _queue_has_poller(settings: Settings, task_queue: str) -> bool:
             ),
             3,
         )
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
+        pollers = await list_pollers(client, [task_queue])
     except Exception:
         return False
-    return len(response.pollers) > 0
+    return any(poller.kind == "workflow" for poller in pollers)

@@ -12,7 +12,7 @@ import pytest
 
 from stack.ports import free_port
 from stack.processes import process_alive
-from stack.stack import read_state
+from stack.stack import read_state, state_pids
 
 PORT_SETTINGS = (
     "PAYSAGA_POSTGRES_PORT",
@@ -61,11 +61,7 @@ class PaysagaRunner:
         )
 
     def stack_pids(self) -> list[int]:
-        state = read_state(self.data_dir) or {}
-        pids = list(state.get("services", {}).values())
-        if state.get("temporal_pid"):
-            pids.append(state["temporal_pid"])
-        return pids
+        return state_pids(read_state(self.data_dir) or {})
 
     def postgres_pid(self) -> int | None:
         pid_file = self.data_dir / "postgres" / "pgdata" / "postmaster.pid"

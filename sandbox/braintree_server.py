@@ -324,7 +324,31 @@ class BraintreeSandbox:
                 "idempotent_replays": self.counters["idempotent_replays"],
                 "webhooks_queued": self.counters["webhooks_queued"],
                 "faults": dict(self.injector.counts),
+                "by_payment_id": self._by_payment_id(),
             }
+
+    def _by_payment_id(self) -> dict[str, Any]:
+        """Per payment (a sale's order_id is our payment id): what the gateway holds."""
+        store = self.store
+        out: dict[str, dict[str, int]] = {}
+        for txn in store.transactions.values():
+            if txn.type != "sale" or not txn.order_id:
+                continue
+            row = out.setdefault(
+                txn.order_id,
+                {
+                    "captured_charges": 0,
+                    "captured_minor": 0,
+                    "refunded_minor": 0,
+                    "open_authorizations": 0,
+                },
+            )
+            captured = store.stats["captured_minor"].get(txn.id, 0)
+            row["captured_charges"] += captured > 0
+            row["captured_minor"] += captured
+            row["refunded_minor"] += store.stats["refunded_minor"].get(txn.id, 0)
+            row["open_authorizations"] += txn.status == "authorized"
+        return out
 
 
 def _error(exc: ApiError) -> Result:

@@ -806,7 +806,32 @@ class StripeState:
                 "intents_per_payment_id": dict(s.intents_per_payment_id),
                 "successful_charges_per_payment_id": dict(s.successful_charges_per_payment_id),
                 "balance_transactions": len(self.balance),
+                "by_payment_id": self._by_payment_id(),
             }
+
+    def _by_payment_id(self) -> dict[str, Obj]:
+        """Per payment (intent metadata): what the gateway itself holds, for audits."""
+        out: dict[str, Obj] = {}
+        for intent in self.intents.values():
+            payment_id = intent["metadata"].get("payment_id")
+            if not payment_id:
+                continue
+            row = out.setdefault(payment_id, _empty_payment_row())
+            captured = self.stats.captured_minor.get(intent["id"], 0)
+            row["captured_charges"] += captured > 0
+            row["captured_minor"] += captured
+            row["refunded_minor"] += self.stats.refunded_minor.get(intent["id"], 0)
+            row["open_authorizations"] += intent["status"] == "requires_capture"
+        return out
+
+
+def _empty_payment_row() -> Obj:
+    return {
+        "captured_charges": 0,
+        "captured_minor": 0,
+        "refunded_minor": 0,
+        "open_authorizations": 0,
+    }
 
 
 def _dig(obj: Obj, path: list[str]) -> Any:

@@ -10,10 +10,21 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from config.logging import configure_logging
 from stack.binaries import temporal_test_server
 from stack.ports import free_port
 from stack.postgres import EmbeddedPostgres
 from stack.temporal import TemporalDevServer
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Each test starts from the production logging set-up at INFO.
+
+    CLI tests configure WARNING (the CLI's quiet default) and capture_logs only swaps
+    processors, so without this a later test would see its info events filtered out.
+    """
+    configure_logging("json", "INFO")
 
 
 @pytest.fixture(scope="session")

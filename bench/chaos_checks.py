@@ -1,0 +1,260 @@
+"""The invariants `bench.chaos` checks after the storm, each from an outside view.
+
+Money facts come from where the money is, not from our workflows: the sandboxes' own
+state (what each gateway holds per payment) and the ledger's tables on every shard
+(what we booked per payment). Statuses come from each payment's workflow. Every check
+appends a human-readable violation; an empty list means the run was clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.load import PlannedPayment
+from client.client import PaysagaClient
+from config.settings import Settings
+from domain.payloads import ReconciliationReport
+from domain.status import PaymentStatus
+
+CHARGED = frozenset({PaymentStatus.CAPTURED, PaymentStatus.SETTLED})
+# Where the benchmark leaves a payment: charged (refunded for the refund share) or failed.
+TERMINAL_PLAIN = CHARGED | {PaymentStatus.FAILED}
+TERMINAL_REFUNDED = frozenset({PaymentStatus.REFUNDED, PaymentStatus.FAILED})
+
+
+@dataclass
+class Holding:
+    """One payment as a gateway (or the ledger) sees it."""
+
+    captured_charges: int = 0
+    captured_minor: int = 0
+    refunded_minor: int = 0
+    open_authorizations: int = 0
+
+    def add(self, row: dict[str, int]) -> None:
+        self.captured_charges += int(row.get("captured_charges", 0))
+        self.captured_minor += int(row.get("captured_minor", 0))
+        self.refunded_minor += int(row.get("refunded_minor", 0))
+        self.open_authorizations += int(row.get("open_authorizations", 0))
+
+
+@dataclass
+class Books:
+    """What the ledger booked for one payment, summed over every shard."""
+
+    captures: int = 0
+    captured_minor: int = 0
+    refunded_minor: int = 0
+    open_holds: int = 0
+
+
+@dataclass
+class Findings:
+    violations: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def fail(self, message: str) -> None:
+        self.violations.append(message)
+
+
+# ---------------------------------------------------------------- gathering facts
+
+
+async def sandbox_stats(settings: Settings) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        out: dict[str, dict[str, Any]] = {}
+        for name, base in (
+            ("stripe", settings.stripe_base()),
+            ("braintree", settings.braintree_base()),
+        ):
+            response = await http.get(f"{base}/__sandbox/stats")
+            response.raise_for_status()
+            out[name] = response.json()
+        return out
+
+
+def gateway_holdings(stats: dict[str, dict[str, Any]]) -> dict[str, Holding]:
+    """Per payment id, summed over gateways (a failed-over payment may touch both)."""
+    holdings: dict[str, Holding] = {}
+    for gateway_stats in stats.values():
+        for payment_id, row in gateway_stats.get("by_payment_id", {}).items():
+            holdings.setdefault(payment_id, Holding()).add(row)
+    return holdings
+
+
+# Per payment: entries that capture (a posted hold or a direct charge), refunds, and
+# holds neither posted nor voided. An entry's amount is the sum of its debit legs.
+LEDGER_BOOKS_SQL = """
+SELECT e.metadata->>'payment_id' AS payment_id,
+       count(DISTINCT e.id) FILTER (WHERE e.kind IN ('post_pending', 'standard')
+                                    AND e.metadata->>'kind' = 'charge') AS captures,
+       coalesce(sum(l.posted_amount) FILTER (WHERE e.kind IN ('post_pending', 'standard')
+                                             AND e.metadata->>'kind' = 'charge'), 0) AS captured,
+       coalesce(sum(l.posted_amount) FILTER (WHERE e.kind = 'reversal'
+                                             AND e.metadata->>'kind' = 'refund'), 0) AS refunded,
+       count(DISTINCT e.id) FILTER (WHERE e.kind = 'pending' AND NOT EXISTS (
+           SELECT 1 FROM ledger_entries r WHERE r.pending_id = e.id)) AS open_holds
+FROM ledger_entries e
+JOIN ledger_legs l ON l.entry_id = e.id AND l.direction = 'debit'
+WHERE e.metadata ? 'payment_id'
+GROUP BY 1
+"""
+
+
+async def ledger_books(shard_urls: list[str]) -> dict[str, Books]:
+    books: dict[str, Books] = {}
+    for url in shard_urls:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            cursor = await conn.execute(LEDGER_BOOKS_SQL)
+            for payment_id, captures, captured, refunded, open_holds in await cursor.fetchall():
+                entry = books.setdefault(payment_id, Books())
+                entry.captures += captures
+                entry.captured_minor += captured
+                entry.refunded_minor += refunded
+                entry.open_holds += open_holds
+    return books
+
+
+async def final_statuses(
+    client: PaysagaClient, payments: list[PlannedPayment], width: int = 32
+) -> dict[str, str]:
+    """Each payment's status from its workflow (visibility may lag a little)."""
+    gate = asyncio.Semaphore(width)
+    out: dict[str, str] = {}
+
+    async def one(plan: PlannedPayment) -> None:
+        async with gate:
+            try:
+                out[plan.payment_id] = str((await client.get_payment(plan.payment_id)).status)
+            except Exception as exc:  # an unanswerable payment is itself a finding
+                out[plan.payment_id] = f"unreadable ({type(exc).__name__})"
+
+    await asyncio.gather(*(one(p) for p in payments if p.payment_id))
+    return out
+
+
+async def ledger_verify() -> tuple[bool, str]:
+    """`paysaga ledger verify` in a subprocess, with the bench's exported settings."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "ledger",
+        "verify",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return process.returncode == 0, output.decode(errors="replace").strip()
+
+
+# ---------------------------------------------------------------- judging
+
+
+def check_payments(
+    findings: Findings,
+    payments: list[PlannedPayment],
+    statuses: dict[str, str],
+    holdings: dict[str, Holding],
+    books: dict[str, Books],
+) -> None:
+    """Terminal states, one charge per charged payment, gateway = ledger per payment."""
+    counts: Counter[str] = Counter()
+    for plan in payments:
+        if not plan.payment_id:
+            findings.fail(f"{plan.idempotency_key}: never started")
+            counts["not started"] += 1
+            continue
+        pid, status = plan.payment_id, statuses.get(plan.payment_id, "unknown")
+        counts[status] += 1
+        terminal = TERMINAL_REFUNDED if plan.refund else TERMINAL_PLAIN
+        if status not in terminal:
+            findings.fail(f"{pid}: not terminal (status {status})")
+        gateway, booked = holdings.get(pid, Holding()), books.get(pid, Books())
+        if gateway.captured_charges > 1:
+            findings.fail(f"{pid}: double charge ({gateway.captured_charges} captured charges)")
+        if booked.captures > 1:
+            findings.fail(f"{pid}: capture booked {booked.captures} times")
+        if status == PaymentStatus.FAILED and (gateway.captured_charges or booked.captures):
+            findings.fail(
+                f"{pid}: failed but charged (gateway {gateway.captured_minor}, "
+                f"ledger {booked.captured_minor})"
+            )
+        if status in CHARGED | {PaymentStatus.REFUNDED} and (
+            gateway.captured_charges != 1 or gateway.captured_minor != plan.amount_minor
+        ):
+            findings.fail(
+                f"{pid}: {status} but the gateway holds {gateway.captured_charges} charge(s) "
+                f"for {gateway.captured_minor} (expected 1 for {plan.amount_minor})"
+            )
+        if status == PaymentStatus.REFUNDED and gateway.refunded_minor != plan.amount_minor:
+            findings.fail(f"{pid}: refunded but the gateway refunded {gateway.refunded_minor}")
+        if (gateway.captured_minor, gateway.refunded_minor) != (
+            booked.captured_minor,
+            booked.refunded_minor,
+        ):
+            findings.fail(
+                f"{pid}: gateway captured/refunded {gateway.captured_minor}/"
+                f"{gateway.refunded_minor}, ledger {booked.captured_minor}/{booked.refunded_minor}"
+            )
+        if gateway.open_authorizations:
+            findings.fail(f"{pid}: {gateway.open_authorizations} authorization(s) left open")
+        if booked.open_holds:
+            findings.fail(f"{pid}: {booked.open_holds} ledger hold(s) neither posted nor voided")
+    findings.figures["statuses"] = dict(sorted(counts.items()))
+
+
+def check_totals(
+    findings: Findings,
+    payments: list[PlannedPayment],
+    holdings: dict[str, Holding],
+    books: dict[str, Books],
+) -> None:
+    """Gateway charges = captured payments in the ledger; nothing charged that we never made."""
+    ours = {p.payment_id for p in payments if p.payment_id}
+    charges = sum(h.captured_charges for h in holdings.values())
+    captured_payments = sum(1 for b in books.values() if b.captures)
+    stray = sorted(pid for pid, h in holdings.items() if h.captured_charges and pid not in ours)
+    findings.figures.update(
+        gateway_charges=charges,
+        ledger_captured_payments=captured_payments,
+        gateway_captured_minor=sum(h.captured_minor for h in holdings.values()),
+        ledger_captured_minor=sum(b.captured_minor for b in books.values()),
+        gateway_refunded_minor=sum(h.refunded_minor for h in holdings.values()),
+        ledger_refunded_minor=sum(b.refunded_minor for b in books.values()),
+        refunded_payments=sum(1 for b in books.values() if b.refunded_minor),
+    )
+    if charges != captured_payments:
+        findings.fail(
+            f"the sandboxes hold {charges} charges, "
+            f"the ledger {captured_payments} captured payments"
+        )
+    for pid in stray:
+        findings.fail(f"{pid}: charged at a gateway but not a payment of this run")
+
+
+def check_reconciliation(findings: Findings, reports: list[ReconciliationReport]) -> None:
+    exceptions = [exc for report in reports for exc in report.exceptions]
+    findings.figures["reconciliation"] = {
+        "reports": [r.report_id for r in reports],
+        "matched": sum(r.matched_count for r in reports),
+        "exceptions": len(exceptions),
+        "exception_kinds": dict(Counter(str(exc.kind) for exc in exceptions)),
+    }
+    for exc in exceptions[:50]:
+        findings.fail(f"reconciliation exception: {exc}")
+    if len(exceptions) > 50:
+        findings.fail(f"... and {len(exceptions) - 50} more reconciliation exceptions")
+
+
+def check_ledger_verify(findings: Findings, ok: bool, output: str) -> None:
+    findings.figures["ledger_verify"] = "ok" if ok else "FAILED"
+    if not ok:
+        findings.fail(f"paysaga ledger verify failed:\n{output}")

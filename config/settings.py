@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.errors import ConfigurationError
@@ -16,9 +16,21 @@ from domain.errors import ConfigurationError
 # Development-only key (32 zero-ish bytes, base64). Refused when PAYSAGA_ENV=production.
 DEV_ENCRYPTION_KEY = "dev-1:" + base64.b64encode(b"paysaga-dev-key-do-not-use-live!").decode()
 
+# Defaults that only make sense against the local sandboxes; PAYSAGA_ENV=production
+# refuses to start with any of them.
+DEVELOPMENT_ONLY: dict[str, str] = {
+    "encryption_keys": DEV_ENCRYPTION_KEY,
+    "codec_token": "paysaga-dev-operator-token",
+    "stripe_api_key": "sk_test_paysaga_sandbox",
+    "stripe_webhook_secret": "whsec_paysaga_sandbox",
+    "braintree_private_key": "paysaga_private_sandbox",
+    "plaid_secret": "paysaga_plaid_sandbox_secret",
+}
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYSAGA_", extra="ignore")
+    # validate_default: the production check below must also see values left at default.
+    model_config = SettingsConfigDict(env_prefix="PAYSAGA_", extra="ignore", validate_default=True)
 
     env: str = Field("development", description="development | test | production")
     data_dir: Path = Field(Path(".paysaga"), description="State of the embedded stack")
@@ -41,15 +53,15 @@ class Settings(BaseSettings):
     sandbox_plaid_port: int = Field(12113, ge=1, le=65535)
 
     # Gateways. Empty base URLs mean: the local sandboxes.
-    stripe_api_key: SecretStr = SecretStr("sk_test_paysaga_sandbox")
+    stripe_api_key: SecretStr = SecretStr(DEVELOPMENT_ONLY["stripe_api_key"])
     stripe_api_base: str = ""
-    stripe_webhook_secret: SecretStr = SecretStr("whsec_paysaga_sandbox")
+    stripe_webhook_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["stripe_webhook_secret"])
     braintree_merchant_id: str = "paysaga_sandbox"
     braintree_public_key: str = "paysaga_public"
-    braintree_private_key: SecretStr = SecretStr("paysaga_private_sandbox")
+    braintree_private_key: SecretStr = SecretStr(DEVELOPMENT_ONLY["braintree_private_key"])
     braintree_base_url: str = ""
     plaid_client_id: str = "paysaga_client"
-    plaid_secret: SecretStr = SecretStr("paysaga_plaid_sandbox_secret")
+    plaid_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["plaid_secret"])
     plaid_base_url: str = ""
 
     # Payload / field encryption keys: "keyid:base64(32 bytes)", comma separated,
@@ -57,7 +69,7 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
     )
-    codec_token: SecretStr = SecretStr("paysaga-dev-operator-token")
+    codec_token: SecretStr = SecretStr(DEVELOPMENT_ONLY["codec_token"])
 
     log_format: str = Field("auto", description="auto | json | console")
     log_level: str = "INFO"
@@ -103,6 +115,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"key {key_id!r} is not valid base64") from None
             if len(raw) != 32:
                 raise ValueError(f"key {key_id!r} must decode to 32 bytes, got {len(raw)}")
+        return value
+
+    @field_validator(*DEVELOPMENT_ONLY)
+    @classmethod
+    def _no_development_secret_in_production(cls, value: object, info: ValidationInfo) -> object:
+        if info.data.get("env") != "production":
+            return value
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            text = item.get_secret_value() if isinstance(item, SecretStr) else str(item)
+            if text == DEVELOPMENT_ONLY[str(info.field_name)]:
+                raise ValueError("the development default must not be used in production")
         return value
 
     @property

@@ -22,6 +22,7 @@ from config.settings import Settings, load_settings
 from stack.ports import free_port
 from stack.processes import RunningService, ServiceSpec, start_service, stop_process_group
 from stack.stack import Stack
+from stack.temporal import DEFAULT_SQLITE_PRAGMAS
 
 PORT_SETTINGS = (
     "PAYSAGA_POSTGRES_PORT",
@@ -48,12 +49,21 @@ def process_cpu_seconds(pid: int) -> float:
 
 def process_peak_rss_bytes(pid: int) -> int:
     """High-water resident set size (VmHWM) of a live process (0 once it is gone)."""
+    return _status_bytes(pid, "VmHWM:")
+
+
+def process_rss_bytes(pid: int) -> int:
+    """Resident set size now (VmRSS) of a live process (0 once it is gone)."""
+    return _status_bytes(pid, "VmRSS:")
+
+
+def _status_bytes(pid: int, key: str) -> int:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return 0
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -127,6 +137,18 @@ class WorkerPool:
             worker.sample()
         return max((w.peak_rss_bytes for w in self.processes), default=0)
 
+    def rss_bytes(self) -> int:
+        """Resident memory of all worker processes now (summed)."""
+        return sum(process_rss_bytes(worker.pid) for worker in self.processes)
+
+    def restart_all(self, env: dict[str, str] | None = None, count: int | None = None) -> None:
+        """Stop every worker and start `count` (default: as many) with a new env."""
+        count = len(self.processes) if count is None else count
+        self.stop()
+        if env is not None:
+            self.env = dict(env)
+        self.start(count)
+
     def stop(self) -> None:
         for worker in self.processes:
             stop_process_group(worker.pid, worker.service.spec.stop_timeout)
@@ -177,13 +199,16 @@ def bench_environment(
     worker_env: dict[str, str] | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
+    sqlite_pragmas: tuple[str, ...] = DEFAULT_SQLITE_PRAGMAS,
 ) -> Iterator[BenchEnvironment]:
     """Start an isolated stack and `workers` worker processes; stop all of it afterwards."""
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as scratch:
         root = data_dir or Path(scratch) / ".paysaga"
         settings = isolate_settings(root, shard_count)
         say = (lambda message: print(f"  … {message}", flush=True)) if progress else _quiet
-        stack = Stack(settings, with_workers=False, with_api=True, progress=say)
+        stack = Stack(
+            settings, with_workers=False, with_api=True, progress=say, sqlite_pragmas=sqlite_pragmas
+        )
         stack.up()
         pool = WorkerPool(root, extra_args=worker_args or [], env=worker_env or {})
         try:

@@ -1,15 +1,18 @@
 """The payment load of the benchmarks, driven through the real PaysagaClient.
 
-Payments start at a target rate, alternate between Stripe and Braintree, and a share of
-them is fully refunded once captured. Progress is watched through Temporal visibility
-(one list call per tick, not a query per payment, so watching costs the workers nothing);
-exact start-to-terminal latencies are read from each workflow's history afterwards.
+Payments start at a target rate (or as fast as the client can, rate <= 0), alternate
+between Stripe and Braintree, and a share of them is fully refunded once captured.
+Progress is watched through Temporal visibility (a count and a short list per tick, not
+a query per payment, so watching costs the workers nothing and the server little);
+exact start-to-terminal times and the task queues of every activity are read from each
+workflow's history afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +22,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from client.client import PaysagaClient
+from client.ids import payment_id_for
 from config.settings import Settings
-from domain.payloads import PaymentOptions
+from domain.payloads import PaymentOptions, Routing
 from domain.status import PaymentStatus
 from sandbox import testdata
 
@@ -31,6 +35,7 @@ METHODS = {"stripe": testdata.STRIPE_PM_SUCCESS, "braintree": testdata.BRAINTREE
 CHARGE_DONE = frozenset({PaymentStatus.CAPTURED, PaymentStatus.SETTLED, PaymentStatus.FAILED})
 REFUND_DONE = frozenset({PaymentStatus.REFUNDED, PaymentStatus.FAILED})
 WATCHED = CHARGE_DONE | REFUND_DONE | {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.CANCELED}
+START_WIDTH = 64  # concurrent start calls when starting as fast as possible
 
 
 @dataclass
@@ -44,6 +49,10 @@ class PlannedPayment:
     status: str = PaymentStatus.PENDING
     refund_requested: bool = False
     latency_s: float | None = None
+    # From the history (server clock): started, done, and each activity's task queue.
+    started_at: datetime | None = None
+    done_at: datetime | None = None
+    activity_queues: tuple[str, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -66,6 +75,44 @@ class LoadResult:
 
     def latency_percentiles(self) -> dict[str, float]:
         return percentiles([p.latency_s for p in self.payments if p.latency_s is not None])
+
+    @property
+    def span_s(self) -> float:
+        """First start to last done on the server's clock (no polling granularity)."""
+        return span_s([(p.started_at, p.done_at) for p in self.payments])
+
+    @property
+    def throughput_per_s(self) -> float:
+        span = self.span_s
+        return self.completed / span if span else 0.0
+
+    def peak_in_flight(self) -> int:
+        return peak_overlap([(p.started_at, p.done_at) for p in self.payments])
+
+
+Interval = tuple[datetime | None, datetime | None]
+
+
+def span_s(intervals: Sequence[Interval]) -> float:
+    starts = [a for a, b in intervals if a is not None and b is not None]
+    ends = [b for a, b in intervals if a is not None and b is not None]
+    if not starts:
+        return 0.0
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def peak_overlap(intervals: Sequence[Interval]) -> int:
+    """Most intervals open at one instant (payments started and not yet done)."""
+    edges = sorted(
+        [(a, 1) for a, b in intervals if a is not None and b is not None]
+        + [(b, -1) for a, b in intervals if a is not None and b is not None],
+        key=lambda edge: (edge[0], edge[1]),  # a finish before a start at the same instant
+    )
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
 
 
 def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict[str, float]:
@@ -114,13 +161,19 @@ async def run_payment_load(
     timeout_s: float = 600,
     poll_s: float = 0.5,
     on_tick: Callable[[int, int], None] | None = None,
+    routing: Routing | None = None,
 ) -> LoadResult:
-    """Start `count` payments at `rate`/s, refund a share, wait until all are done."""
+    """Start `count` payments at `rate`/s (rate <= 0: as fast as possible), refund a
+    share, wait until all are done. `routing` opts into e.g. local ledger activities."""
     run_id = uuid.uuid4().hex[:10]
     customer_id = f"bench-{run_id}"
     merchant_id = await create_merchant(settings, f"bench-{run_id}")
-    client = PaysagaClient(temporal, merchant_id=merchant_id)
+    client = PaysagaClient(temporal, merchant_id=merchant_id, routing=routing)
     plans = plan_payments(count, refund_share, run_id)
+    for plan in plans:
+        plan.payment_id = payment_id_for(merchant_id, plan.idempotency_key)
+    refund_ids = [p.payment_id for p in plans if p.refund]
+    gate = asyncio.Semaphore(START_WIDTH if rate <= 0 or math.isinf(rate) else count or 1)
     by_id: dict[str, PlannedPayment] = {}
     errors: list[str] = []
     options = PaymentOptions(refund_window_s=3600)
@@ -128,7 +181,12 @@ async def run_payment_load(
     began = loop.time()
 
     async def start(plan: PlannedPayment) -> None:
-        await _sleep_until(began + plan.index / rate)
+        if rate > 0:
+            await _sleep_until(began + plan.index / rate)
+        async with gate:
+            await start_one(plan)
+
+    async def start_one(plan: PlannedPayment) -> None:
         for attempt in range(20):  # the client itself is not what we are measuring
             try:
                 view = await client.create_payment(
@@ -164,16 +222,15 @@ async def run_payment_load(
     try:
         while True:
             await asyncio.sleep(poll_s)
-            for payment_id, status in await _statuses(temporal, customer_id):
-                plan = by_id.get(payment_id)
-                if plan is None:
+            for payment_id, status in await _statuses(temporal, customer_id, refund_ids):
+                due = by_id.get(payment_id)
+                if due is None:
                     continue
-                plan.status = status
-                charged = status in CHARGE_DONE - {PaymentStatus.FAILED}
-                if plan.refund and charged and not plan.refund_requested:
-                    plan.refund_requested = True
-                    refunds.append(asyncio.create_task(refund(plan)))
-            completed = sum(p.done for p in plans)
+                due.status = status
+                if not due.refund_requested:
+                    due.refund_requested = True
+                    refunds.append(asyncio.create_task(refund(due)))
+            completed = await _count_done(temporal, customer_id, refund_ids)
             if on_tick:
                 on_tick(completed, count)
             if completed == count and starters.done():
@@ -185,13 +242,44 @@ async def run_payment_load(
         await starters
         await asyncio.gather(*refunds, return_exceptions=True)
     wall = loop.time() - began
+    for payment_id, status in await _statuses(temporal, customer_id):
+        if payment_id in by_id:
+            by_id[payment_id].status = status
     await _read_latencies(temporal, plans)
     return LoadResult(run_id, customer_id, plans, wall, sum(p.done for p in plans), errors)
 
 
-async def _statuses(temporal: Client, customer_id: str) -> list[tuple[str, str]]:
-    watched = ", ".join(f"'{s}'" for s in sorted(WATCHED))
-    query = f"CustomerId = '{customer_id}' AND PaymentStatus IN ({watched})"
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+async def _count_done(temporal: Client, customer_id: str, refund_ids: Sequence[str]) -> int:
+    """Payments done, in one count: failed or refunded, or charged and not to be refunded."""
+    charged = _quoted(list(CHARGE_DONE - {PaymentStatus.FAILED}))
+    final = _quoted([PaymentStatus.REFUNDED, PaymentStatus.FAILED])
+    keep = f" AND WorkflowId NOT IN ({_quoted(refund_ids)})" if refund_ids else ""
+    query = (
+        f"CustomerId = '{customer_id}' AND (PaymentStatus IN ({final})"
+        f" OR (PaymentStatus IN ({charged}){keep}))"
+    )
+    return (await temporal.count_workflows(query)).count
+
+
+async def _statuses(
+    temporal: Client, customer_id: str, refund_ids: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """Statuses by payment: all watched ones, or with `refund_ids`, those of the refund
+    share that are charged and wait for their refund (a short list per tick)."""
+    if refund_ids is None:
+        query = f"CustomerId = '{customer_id}' AND PaymentStatus IN ({_quoted(list(WATCHED))})"
+    elif not refund_ids:
+        return []
+    else:
+        charged = _quoted(list(CHARGE_DONE - {PaymentStatus.FAILED}))
+        query = (
+            f"CustomerId = '{customer_id}' AND PaymentStatus IN ({charged})"
+            f" AND WorkflowId IN ({_quoted(refund_ids)})"
+        )
     out: list[tuple[str, str]] = []
     async for execution in temporal.list_workflows(query, page_size=1000):
         values = execution.search_attributes.get("PaymentStatus") or []
@@ -211,18 +299,22 @@ async def _read_latencies(temporal: Client, plans: list[PlannedPayment], width: 
             history = await temporal.get_workflow_handle(plan.payment_id).fetch_history()
         target = REFUND_DONE if plan.refund else CHARGE_DONE
         started: datetime | None = None
+        queues: list[str] = []
         for event in history.events:
             when = event.event_time.ToDatetime()
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 started = when
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                queues.append(event.activity_task_scheduled_event_attributes.task_queue.name)
             elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
                 fields = event.upsert_workflow_search_attributes_event_attributes
                 payload = fields.search_attributes.indexed_fields.get("PaymentStatus")
                 if started is None or payload is None or not payload.data:
                     continue
-                if json.loads(payload.data) in target:
+                if json.loads(payload.data) in target and plan.done_at is None:
                     plan.latency_s = (when - started).total_seconds()
-                    return
+                    plan.started_at, plan.done_at = started, when
+        plan.activity_queues = tuple(queues)  # the open workflow schedules no more after done
 
     await asyncio.gather(*(one(p) for p in plans))
 

@@ -38,3 +38,6 @@ PLAID_EXCHANGE: Final = "plaid.exchange_public_token"
 PLAID_VERIFY: Final = "plaid.verify_account"
 PLAID_BANK_ACCOUNT: Final = "plaid.create_bank_account"
 PLAID_REMIND: Final = "plaid.send_reminder"
+
+# Benchmark baseline: does nothing, on every queue (see activities/noop.py).
+BENCH_NOOP: Final = "bench.noop"

@@ -40,6 +40,9 @@ class Routing:
     gateways: str = GATEWAYS_TASK_QUEUE
     ledger: str = LEDGER_TASK_QUEUE
     per_gateway: bool = True
+    # Opt-in: ledger postings as local activities in the workflow's worker (which then
+    # needs the ledger: `--queue all`); saves a task queue round trip per posting.
+    local_ledger: bool = False
 
     @classmethod
     def single(cls, task_queue: str) -> Routing:

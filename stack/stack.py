@@ -30,7 +30,7 @@ from stack.processes import (
     start_service,
     stop_process_group,
 )
-from stack.temporal import TemporalDevServer
+from stack.temporal import DEFAULT_SQLITE_PRAGMAS, TemporalDevServer
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +78,7 @@ class Stack:
     with_workers: bool = True
     with_api: bool = True
     progress: Callable[[str], None] = lambda message: None
+    sqlite_pragmas: tuple[str, ...] = DEFAULT_SQLITE_PRAGMAS  # the dev server's (benchmarks vary)
     postgres: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
     services: list[RunningService] = field(default_factory=list)
@@ -170,6 +171,7 @@ class Stack:
             log_file=self.data_dir / "logs" / "temporal.log",
             namespace=self.settings.temporal_namespace,
             codec_endpoint=f"http://127.0.0.1:{self.settings.codec_port}",
+            sqlite_pragmas=self.sqlite_pragmas,
         )
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.temporal.start()

@@ -21,13 +21,14 @@ from temporalio.worker import Worker
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from activities.logging import LoggingInterceptor
+from activities.noop import noop
 from activities.plaid import PlaidActivities
 from activities.reconciliation import ReconciliationActivities
 from config.settings import Settings
 from domain.names import GATEWAYS_TASK_QUEUE, LEDGER_TASK_QUEUE, PAYMENTS_TASK_QUEUE
 from domain.payloads import gateway_task_queue
 from workers.deps import Dependencies
-from workers.registry import WORKFLOWS
+from workers.registry import BENCH_WORKFLOWS, WORKFLOWS
 from workers.settings import WorkerSettings
 
 QUEUE_KINDS: Final = ("payments", "gateways", "ledger")
@@ -79,14 +80,21 @@ def build_workers(
             **kw,  # type: ignore[arg-type]
         )
 
+    # One instance per process: its chart caches account ids.
+    ledger_acts = LedgerActivities(deps.ledger).activities() if deps.ledger else []
     workers: list[Worker] = []
     if "payments" in kinds:
+        # Ledger activities ride along when this process has the ledger, so payments
+        # routed with local_ledger=True run them as local activities (no task round trip).
         workers.append(
             Worker(
                 client,
                 task_queue=names.payments,
-                workflows=WORKFLOWS,
+                workflows=WORKFLOWS + BENCH_WORKFLOWS,
+                activities=ledger_acts,
                 max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+                max_concurrent_local_activities=tuning.max_concurrent_activities,
+                max_cached_workflows=tuning.max_cached_workflows,
                 **common,  # type: ignore[arg-type]
             )
         )
@@ -97,19 +105,18 @@ def build_workers(
             stripe = deps.gateways["stripe"]
             plaid = PlaidActivities(deps.plaid, deps.secrets, stripe)  # type: ignore[arg-type]
             generic += plaid.activities()
-        workers.append(worker(names.gateways, generic))
+        workers.append(worker(names.gateways, [*generic, noop]))
         live = settings.stripe_api_key.get_secret_value().startswith("sk_live_")
         for gateway in deps.gateways:
             workers.append(
                 worker(
                     gateway_task_queue(gateway, names.gateways),
-                    gateway_acts.activities(),
+                    [*gateway_acts.activities(), noop],
                     max_task_queue_activities_per_second=tuning.gateway_rate(gateway, live),
                 )
             )
     if "ledger" in kinds:
         assert deps.ledger is not None, "ledger workers need an open Ledger"
-        ledger_acts = LedgerActivities(deps.ledger).activities()
         recon = ReconciliationActivities(deps.ledger, deps.report_dsn).activities()
-        workers.append(worker(names.ledger, ledger_acts + recon))
+        workers.append(worker(names.ledger, [*ledger_acts, *recon, noop]))
     return workers

@@ -19,6 +19,8 @@ class WorkerSettings(BaseSettings):
     braintree_rate: float | None = Field(None, gt=0)
     max_concurrent_activities: int = Field(100, ge=1)
     max_concurrent_workflow_tasks: int = Field(100, ge=1)
+    # Workflows kept in the sticky cache; 0 replays the whole history on every task.
+    max_cached_workflows: int = Field(1000, ge=0)
     graceful_shutdown_s: float = Field(30.0, ge=0)
 
     def gateway_rate(self, gateway: str, live: bool) -> float:

@@ -63,6 +63,7 @@ class _Opts:
     retry: RetryPolicy
     schedule_to_close: timedelta | None = None
     heartbeat: timedelta | None = None
+    local: bool = False
 
 
 def _gateway_opts(
@@ -77,7 +78,8 @@ def _gateway_opts(
 
 
 def _ledger_opts(routing: Routing, retry: RetryPolicy = policies.LEDGER_RETRY) -> _Opts:
-    return _Opts(routing.ledger, policies.LEDGER_START_TO_CLOSE, retry)
+    # Only the short postings go local; reconciliation's long, heartbeating ones never do.
+    return _Opts(routing.ledger, policies.LEDGER_START_TO_CLOSE, retry, local=routing.local_ledger)
 
 
 def _long_ledger_opts(routing: Routing) -> _Opts:
@@ -92,6 +94,15 @@ def _long_ledger_opts(routing: Routing) -> _Opts:
 def _start(
     name: str, arg: object, result_type: type[T] | None, opts: _Opts
 ) -> workflow.ActivityHandle[T]:
+    if opts.local:
+        local = workflow.start_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=opts.start_to_close,
+            retry_policy=opts.retry,
+        )
+        return cast(workflow.ActivityHandle[T], local)
     handle = workflow.start_activity(
         name,
         arg,
@@ -207,7 +218,8 @@ async def recon_post(routing: Routing, request: PostSettlementInput) -> PostSett
 
 
 async def recon_store(routing: Routing, report: ReconciliationReport) -> None:
-    await _run_none(names.RECON_STORE_REPORT, report, _ledger_opts(routing))
+    # Not local: the workflow's worker does not host reconciliation activities.
+    await _run_none(names.RECON_STORE_REPORT, report, replace(_ledger_opts(routing), local=False))
 
 
 # ---------------------------------------------------------------- plaid (generic gateways queue)

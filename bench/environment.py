@@ -169,6 +169,26 @@ def _wait_for_log(service: RunningService, marker: str, timeout_s: float) -> Non
     raise RuntimeError(f"{service.spec.name} did not log {marker} within {timeout_s:.0f}s")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process, its live descendants and the children it has reaped (a
+    PostgreSQL server's backends come and go with their connections)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in root.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += child_times.user + child_times.system
+    except psutil.NoSuchProcess:
+        return 0.0
+    return total
+
+
 @dataclass
 class BenchEnvironment:
     settings: Settings
@@ -178,6 +198,23 @@ class BenchEnvironment:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    def stack_pids(self) -> dict[str, int]:
+        """The stack's own processes (not the workers) by name."""
+        pids = {service.spec.name: service.pid for service in self.stack.services}
+        if self.stack.temporal and self.stack.temporal.process:
+            pids["temporal"] = self.stack.temporal.process.pid
+        if self.stack.postgres:
+            pid_file = self.stack.postgres.pgdata / "postmaster.pid"
+            if pid_file.exists():
+                pids["postgres"] = int(pid_file.read_text().split()[0])
+        return pids
+
+    def cpu_seconds_by_process(self) -> dict[str, float]:
+        """CPU so far of the workers and of every stack process, to see where time goes."""
+        out = {name: tree_cpu_seconds(pid) for name, pid in self.stack_pids().items()}
+        out["workers"] = self.workers.cpu_seconds()
+        return out
 
 
 def isolate_settings(data_dir: Path, shard_count: int) -> Settings:

@@ -88,6 +88,8 @@ class BenchFigures:
     idle_rss_mb: float  # all workers, summed, after the warm-up
     peak_rss_mb: float  # all workers, summed, highest sample during the payments
     mb_per_in_flight: float | None
+    # CPU seconds per payment (and per baseline workflow) of each process of the stack.
+    cpu_by_process: dict[str, dict[str, float]] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -134,11 +136,13 @@ async def measure(
 
     base_figures: BaselineResult | None = None
     base_cpu = 0.0
+    by_process: dict[str, dict[str, float]] = {}
     if baseline:
         say(f"baseline: {count} workflows x {activities:.2f} no-op activities")
-        before = pool.cpu_seconds()
+        before_all = env.cpu_seconds_by_process()
         base_figures = await run_baseline_load(temporal, queues, rate=rate)
-        base_cpu = pool.cpu_seconds() - before
+        by_process["baseline"] = _per_item(before_all, env.cpu_seconds_by_process(), count)
+        base_cpu = by_process["baseline"]["workers"] * count
 
     idle = pool.rss_bytes()
     peak = idle
@@ -148,7 +152,7 @@ async def measure(
         peak = max(peak, pool.rss_bytes())
 
     say(f"payments: {count} through PaysagaClient, {refund_share:.0%} refunded")
-    before = pool.cpu_seconds()
+    before_all = env.cpu_seconds_by_process()
     result = await run_payment_load(
         temporal,
         settings,
@@ -158,7 +162,8 @@ async def measure(
         routing=routing,
         on_tick=tick,
     )
-    pay_cpu = pool.cpu_seconds() - before
+    by_process["payments"] = _per_item(before_all, env.cpu_seconds_by_process(), count)
+    pay_cpu = by_process["payments"]["workers"] * count
     tick(0, 0)
     payments = RunFigures.of(result, count, pay_cpu)
     base = RunFigures.of(base_figures, count, base_cpu) if base_figures else None
@@ -178,9 +183,14 @@ async def measure(
         idle_rss_mb=round(idle / MB, 1),
         peak_rss_mb=round(peak / MB, 1),
         mb_per_in_flight=round((peak - idle) / MB / in_flight, 3) if in_flight else None,
+        cpu_by_process=by_process,
         lost=[p.payment_id or p.idempotency_key for p in result.payments if not p.done],
         errors=result.errors[:20] + (base_figures.errors[:20] if base_figures else []),
     )
+
+
+def _per_item(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    return {name: round((after[name] - before.get(name, 0.0)) / count, 4) for name in after}
 
 
 # ---------------------------------------------------------------- tunings
@@ -319,6 +329,11 @@ def print_figures(figures: BenchFigures) -> None:
         f"worker memory: peak {figures.peak_worker_rss_mb:.0f} MB (largest process), "
         f"{figures.idle_rss_mb:.0f} MB idle -> {figures.peak_rss_mb:.0f} MB under load (all)"
     )
+    if figures.cpu_by_process:
+        names = list(next(iter(figures.cpu_by_process.values())))
+        print("CPU s per item by process: " + "  ".join(f"{n:>9}" for n in names))
+        for load, cpu in figures.cpu_by_process.items():
+            print(f"  {load:<24}" + "  ".join(f"{cpu.get(n, 0.0):>9.4f}" for n in names))
     if figures.lost:
         print(f"NOT DONE: {len(figures.lost)} payments, e.g. {figures.lost[:3]}")
     if figures.errors:

@@ -343,10 +343,14 @@ class BraintreeSandbox:
                     "open_authorizations": 0,
                 },
             )
-            captured = store.stats["captured_minor"].get(txn.id, 0)
+            # A capture voided before settlement was charged and given back in full
+            # (how Braintree reverses it), so it counts as captured and as refunded.
+            submitted = [a for status, a, _ in txn.history if status == "submitted_for_settlement"]
+            captured = submitted[-1] if submitted else 0
+            voided = captured if txn.status == "voided" else 0
             row["captured_charges"] += captured > 0
             row["captured_minor"] += captured
-            row["refunded_minor"] += store.stats["refunded_minor"].get(txn.id, 0)
+            row["refunded_minor"] += store.stats["refunded_minor"].get(txn.id, 0) + voided
             row["open_authorizations"] += txn.status == "authorized"
         return out
 

@@ -152,7 +152,7 @@ async def cancel(routing: Routing, request: GatewayCancelInput, *, compensating:
 
 
 async def refund(routing: Routing, request: GatewayRefundInput) -> GatewayRefundResult:
-    opts = _gateway_opts(routing, request.gateway)
+    opts = _gateway_opts(routing, request.gateway, policies.REFUND_RETRY)
     return await _run(names.REFUND, request, GatewayRefundResult, opts)
 
 

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         GatewayEvent,
         GatewayLookupInput,
         GatewayRefundInput,
+        GatewayRefundResult,
         GatewayResult,
         LedgerCaptureInput,
         LedgerHoldInput,
@@ -68,6 +69,9 @@ with workflow.unsafe.imports_passed_through():
 # Events remembered for deduplication across continue-as-new (most recent kept).
 _SEEN_EVENTS_KEPT = 1000
 _LOOKUP_ROUNDS = 3  # outcome-unknown resolutions before giving up on one attempt
+# Runs from this patch on skip the upserts of values the client set at start (two history
+# events and two visibility writes per payment); older histories replay without it.
+_SEED_SEARCH_PATCH = "seed-search-attributes-from-start"
 
 
 def _rejected(exc: PaysagaError) -> ApplicationError:
@@ -153,6 +157,19 @@ class PaymentWorkflow:
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentView:
+        if workflow.patched(_SEED_SEARCH_PATCH):
+            self._search.seed(
+                workflow.info().typed_search_attributes,
+                [
+                    AMOUNT_MINOR,
+                    CURRENCY,
+                    CUSTOMER_ID,
+                    MERCHANT_ID,
+                    PAYMENT_STATUS,
+                    GATEWAY,
+                    LAST_ERROR,
+                ],
+            )
         self._search.upsert(
             {
                 AMOUNT_MINOR: request.amount_minor,
@@ -665,22 +682,14 @@ class PaymentWorkflow:
             raise ApplicationError("the payment was returned", type="invalid_request")
         assert view.gateway is not None and view.reference is not None
         step = f"refund-{request.request_id}"
-        try:
-            refunded = await calls.refund(
-                self._request.routing,
-                GatewayRefundInput(
-                    gateway=view.gateway,
-                    idempotency_key=gateway_idempotency_key(self._payment_id, step),
-                    reference=view.reference,
-                    amount_minor=request.amount_minor,
-                ),
+        refunded = await self._refund_at_gateway(
+            GatewayRefundInput(
+                gateway=view.gateway,
+                idempotency_key=gateway_idempotency_key(self._payment_id, step),
+                reference=view.reference,
+                amount_minor=request.amount_minor,
             )
-        except ActivityError as exc:
-            failure = classify(exc)
-            self._step("refund_failed", failure.reason())
-            raise ApplicationError(
-                f"refund failed: {failure.reason()}", type=failure.type, non_retryable=True
-            ) from exc
+        )
         entry = await calls.ledger_reverse(
             self._request.routing,
             LedgerReversalInput(
@@ -723,6 +732,33 @@ class PaymentWorkflow:
         )
         self._refund_outcomes[request.request_id] = outcome
         return outcome
+
+    async def _refund_at_gateway(self, refund: GatewayRefundInput) -> GatewayRefundResult:
+        """The gateway's refund; an update failing here is final for its request id.
+
+        Temporal answers a retried update id with the first outcome, so a refund must not
+        fail on something a retry would fix: an unknown outcome (the refund may have
+        happened at the gateway) is resent with the same idempotency key, which returns
+        the first refund if there was one, instead of leaving gateway and ledger apart.
+        """
+        for round_ in range(policies.REFUND_ROUNDS):
+            try:
+                return await calls.refund(self._request.routing, refund)
+            except ActivityError as exc:
+                failure = classify(exc)
+                last_round = round_ == policies.REFUND_ROUNDS - 1
+                if (
+                    failure.outcome_unknown
+                    and not last_round
+                    and workflow.patched("refund-resend-on-unknown-outcome")
+                ):
+                    self._step("refund_outcome_unknown", failure.reason())
+                    continue
+                self._step("refund_failed", failure.reason())
+                raise ApplicationError(
+                    f"refund failed: {failure.reason()}", type=failure.type, non_retryable=True
+                ) from exc
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ signals
 

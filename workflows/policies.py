@@ -37,6 +37,21 @@ GATEWAY_RETRY: Final = RetryPolicy(
 GATEWAY_START_TO_CLOSE: Final = timedelta(seconds=30)
 GATEWAY_SCHEDULE_TO_CLOSE: Final = timedelta(minutes=10)
 
+# Refunds: once accepted, the customer is owed the money and there is no other gateway
+# to fail over to, so transient failures (5xx, 429, Braintree's "wait for settlement")
+# are retried until the schedule-to-close timeout rather than six times.
+REFUND_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=list(GATEWAY_NON_RETRYABLE),
+)
+# Rounds of REFUND_RETRY after an unknown outcome (timeout after send) before a refund
+# fails: each round resends with the same idempotency key, which the gateway answers
+# with the first refund if it happened.
+REFUND_ROUNDS: Final = 5
+
 # Reads (lookup, retrieve): harmless to repeat, so retried longer.
 GATEWAY_READ_RETRY: Final = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -61,6 +61,9 @@ class FakeWorld:
     entries: dict[str, LedgerEntry] = field(default_factory=dict)
     entry_keys: dict[str, str] = field(default_factory=dict)
     refund_delay_s: float = 0.0
+    # Outcome of each refund call in order, the last one repeating: ok | unknown_done
+    # (refunded, response lost) | unavailable (transient, retryable).
+    refund_script: list[str] = field(default_factory=lambda: ["ok"])
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
 
@@ -158,7 +161,15 @@ class FakeWorld:
         self.calls["refund"].append(request)
         if self.refund_delay_s:
             await asyncio.sleep(self.refund_delay_s)
+        script = self.refund_script
+        outcome = script[min(len(self.calls["refund"]) - 1, len(script) - 1)]
+        if outcome == "unavailable":
+            raise ApplicationError("gateway down", type="Unavailable")
         payment = self._by_reference(request.reference)
+        if outcome == "unknown_done":
+            raise ApplicationError(
+                "timed out after send", type="OutcomeUnknown", non_retryable=True
+            )
         return GatewayRefundResult(
             gateway=request.gateway,
             reference=f"re-{request.idempotency_key}",

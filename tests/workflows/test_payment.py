@@ -254,6 +254,30 @@ async def test_partial_then_full_refund(env: WorkflowEnvironment, task_queue: st
     assert world.net_posted(handle.id) == 0
 
 
+async def test_refund_resent_after_unknown_outcome_and_transient_errors(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A refund whose response was lost is resent with the same key, not failed.
+
+    A failed refund update is final for its request id (Temporal answers the retried
+    update id with the first outcome), so failing here left the gateway refunded and
+    the ledger not (found by bench.chaos).
+    """
+    world = FakeWorld(refund_script=["unknown_done", "unavailable", "ok"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.CAPTURED)
+        outcome = await handle.execute_update(
+            PaymentWorkflow.refund, RefundRequest("r1", 1000, "USD")
+        )
+        result = await handle.result()
+    assert outcome.refunded_total_minor == 1000
+    assert result.status == PaymentStatus.REFUNDED
+    assert [c.idempotency_key for c in world.calls["refund"]] == [f"{handle.id}:refund-r1"] * 3
+    assert world.net_posted(handle.id) == 0  # refunded once in the ledger too
+    assert "refund_outcome_unknown" in [step.name for step in result.steps]
+
+
 async def test_refund_before_capture_rejected(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual")

@@ -42,7 +42,7 @@ class ChaosConfig:
     kills: int = 10
     workers: int = 2
     postgres_restarts: int = 1
-    refund_share: float = 0.1
+    refund_share: float = 0.2  # every 5th payment: refunds on both gateways
     shard_count: int = 2
     seed: int = field(default_factory=lambda: random.randrange(1 << 30))
     timeout_s: float = 900.0
@@ -231,7 +231,7 @@ def parse_args(argv: list[str] | None) -> tuple[ChaosConfig, Path | None]:
     parser.add_argument("--kills", type=int, default=10, help="worker SIGKILLs (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (>= 2)")
     parser.add_argument("--postgres-restarts", type=int, default=1)
-    parser.add_argument("--refund-share", type=float, default=0.1)
+    parser.add_argument("--refund-share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for the load")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")

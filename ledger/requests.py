@@ -107,6 +107,11 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _canonical(body: dict[str, Any]) -> str:
+    # What _digest hashes for a body whose metadata is plain JSON (no NaN, no other types).
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def validate_legs(legs: object) -> tuple[Leg, ...]:
     if not isinstance(legs, (tuple, list)) or len(legs) < 2:
         raise UnbalancedEntry("an entry needs at least two legs", field="legs")
@@ -133,7 +138,35 @@ def entry_payload(
 ) -> dict[str, Any]:
     """Validate an EntryRequest and encode it for ledger_apply (checked_legs: what
     validate_legs already returned for request.legs, so they are not checked twice)."""
-    key = validate_key(request.idempotency_key)
+    body = _entry_body(request, reverses_ref, checked_legs)
+    return {"key": request.idempotency_key, "hash": _digest(body), **body}
+
+
+def entry_json(
+    request: EntryRequest,
+    reverses_ref: int | None,
+    checked_legs: tuple[Leg, ...] | None = None,
+) -> str:
+    """entry_payload as JSON text, serialised once: the canonical body text is both hashed
+    and sent (the posting hot path; equal to json.dumps(entry_payload(...)) as jsonb)."""
+    body = _entry_body(request, reverses_ref, checked_legs, check_metadata=False)
+    try:
+        canonical = _canonical(body)
+    except (TypeError, ValueError):
+        raise InvalidEntry("metadata must be JSON-serialisable", field="metadata") from None
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    key = json.dumps(request.idempotency_key)
+    return f'{{"key":{key},"hash":"{digest}",{canonical[1:]}'
+
+
+def _entry_body(
+    request: EntryRequest,
+    reverses_ref: int | None,
+    checked_legs: tuple[Leg, ...] | None,
+    *,
+    check_metadata: bool = True,
+) -> dict[str, Any]:
+    validate_key(request.idempotency_key)
     legs = checked_legs if checked_legs is not None else validate_legs(request.legs)
     if request.pending and request.reverses:
         raise InvalidEntry("a reversal cannot be pending", field="reverses")
@@ -153,11 +186,13 @@ def entry_payload(
         "effective_at": _timestamp(request.effective_at, "effective_at"),
         "expires_at": _timestamp(request.expires_at, "expires_at"),
         "description": request.description,
-        "metadata": _metadata(request.metadata),
+        "metadata": _metadata(request.metadata) if check_metadata else request.metadata,
     }
+    if not isinstance(body["metadata"], dict):
+        raise InvalidEntry("metadata must be a dict", field="metadata")
     if reverses_ref is not None:
         body["ref"] = reverses_ref
-    return {"key": key, "hash": _digest(body), **body}
+    return body
 
 
 def reference_payload(

@@ -83,8 +83,10 @@ class Ledger:
         """Run one posting function; retry once if a concurrent twin won the unique key."""
         for attempt in (1, 2):
             try:
+                # Pre-serialised JSON text is sent as is (cast to jsonb in sql).
+                param = payload if isinstance(payload, str) else Jsonb(payload)
                 async with self.shards.connection(shard) as conn:
-                    cur = await conn.execute(sql, (Jsonb(payload),))
+                    cur = await conn.execute(sql, (param,))
                     return [row[0] for row in await cur.fetchall()]
             except psycopg.errors.UniqueViolation:
                 # Same idempotency key (or pending resolution) committed meanwhile: the
@@ -224,6 +226,10 @@ class Ledger:
     # ------------------------------------------------------------ entries
 
     async def _shard_for_legs(self, legs: Sequence[Leg]) -> int:
+        # Known accounts resolve from the in-process directory without a coroutine hop.
+        cached = {self.shards.cached_shard(leg.account_id) for leg in legs}
+        if len(cached) == 1 and None not in cached:
+            return cast(int, cached.pop())
         shards = set((await self.shards.shards_of(leg.account_id for leg in legs)).values())
         if len(shards) != 1:
             raise CrossShardEntry(
@@ -233,7 +239,7 @@ class Ledger:
             )
         return shards.pop()
 
-    async def _prepare(self, request: EntryRequest) -> tuple[int, dict[str, Any]]:
+    async def _prepare(self, request: EntryRequest) -> tuple[int, str]:
         legs = rq.validate_legs(request.legs)
         shard = await self._shard_for_legs(legs)
         ref = None
@@ -241,7 +247,7 @@ class Ledger:
             ref_shard, ref = parse_entry_ref(request.reverses, self.shards.count)
             if ref_shard != shard:
                 raise CrossShardEntry("a reversal must be on the shard of what it reverses")
-        return shard, rq.entry_payload(request, ref, legs)
+        return shard, rq.entry_json(request, ref, legs)
 
     async def post_entry(self, request: EntryRequest) -> EntryResult:
         shard, payload = await self._prepare(request)
@@ -251,14 +257,13 @@ class Ledger:
     async def post_batch(self, entries: Sequence[EntryRequest]) -> list[EntryResult]:
         """Post many entries: one transaction (all or nothing) per shard touched."""
         prepared = [await self._prepare(e) for e in entries]
-        by_shard: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        by_shard: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for index, (shard, payload) in enumerate(prepared):
             by_shard[shard].append((index, payload))
 
-        async def run(shard: int, items: list[tuple[int, dict[str, Any]]]) -> None:
-            docs = await self._call(
-                shard, "SELECT * FROM ledger_post_batch(%s::jsonb)", [p for _, p in items]
-            )
+        async def run(shard: int, items: list[tuple[int, str]]) -> None:
+            payload = "[" + ",".join(p for _, p in items) + "]"
+            docs = await self._call(shard, "SELECT * FROM ledger_post_batch(%s::jsonb)", payload)
             for (index, _), doc in zip(items, docs, strict=True):
                 results[index] = entry_result(shard, doc)
 

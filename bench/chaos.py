@@ -30,6 +30,7 @@ from bench.chaos_monkey import ChaosLog, GatewayFaults, configure_faults, plan_e
 from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, run_payment_load
 from client.client import PaysagaClient
+from config.logging import configure_logging
 from config.settings import Settings
 from config.temporal import connect_client
 from domain.payloads import ReconciliationReport
@@ -117,7 +118,8 @@ async def run_chaos_bench(
     stats = await checks.sandbox_stats(settings)
     holdings = checks.gateway_holdings(stats)
     books = await checks.ledger_books(settings.shard_urls())
-    statuses = await checks.final_statuses(client, load.payments)
+    statuses, failed_reasons = await checks.final_statuses(client, load.payments)
+    findings.figures["failed_reasons"] = failed_reasons
     checks.check_payments(findings, load.payments, statuses, holdings, books)
     checks.check_totals(findings, load.payments, holdings, books)
     checks.check_reconciliation(findings, reports)
@@ -214,6 +216,7 @@ def print_report(report: ChaosReport) -> None:
         f"ledger {f.get('ledger_refunded_minor')} ({f.get('refunded_payments')} payments)",
         f"  reconciliation: {recon.get('matched')} matched, {recon.get('exceptions')} exceptions",
         f"  ledger verify:  {f.get('ledger_verify')}",
+        *(f"  failed:         {pid}: {why}" for pid, why in f.get("failed_reasons", {}).items()),
     ]
     print("\n".join(lines))
     if report.ok:
@@ -264,6 +267,7 @@ def run(config: ChaosConfig, progress: bool = True) -> ChaosReport:
 
 def main(argv: list[str] | None = None) -> int:
     config, json_path = parse_args(argv)
+    configure_logging("console", "WARNING")  # the client's per-payment logs drown the report
     report = run(config)
     print_report(report)
     if json_path is not None:

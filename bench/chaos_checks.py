@@ -124,20 +124,25 @@ async def ledger_books(shard_urls: list[str]) -> dict[str, Books]:
 
 async def final_statuses(
     client: PaysagaClient, payments: list[PlannedPayment], width: int = 32
-) -> dict[str, str]:
-    """Each payment's status from its workflow (visibility may lag a little)."""
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each payment's status from its workflow (visibility may lag a little), and why
+    the failed ones failed."""
     gate = asyncio.Semaphore(width)
     out: dict[str, str] = {}
+    reasons: dict[str, str] = {}
 
     async def one(plan: PlannedPayment) -> None:
         async with gate:
             try:
-                out[plan.payment_id] = str((await client.get_payment(plan.payment_id)).status)
+                view = await client.get_payment(plan.payment_id)
+                out[plan.payment_id] = str(view.status)
+                if view.status == PaymentStatus.FAILED:
+                    reasons[plan.payment_id] = view.last_error or ""
             except Exception as exc:  # an unanswerable payment is itself a finding
                 out[plan.payment_id] = f"unreadable ({type(exc).__name__})"
 
     await asyncio.gather(*(one(p) for p in payments if p.payment_id))
-    return out
+    return out, reasons
 
 
 async def ledger_verify() -> tuple[bool, str]:

@@ -162,13 +162,16 @@ async def run_payment_load(
     poll_s: float = 0.5,
     on_tick: Callable[[int, int], None] | None = None,
     routing: Routing | None = None,
+    eager_start: bool = False,
 ) -> LoadResult:
     """Start `count` payments at `rate`/s (rate <= 0: as fast as possible), refund a
     share, wait until all are done. `routing` opts into e.g. local ledger activities."""
     run_id = uuid.uuid4().hex[:10]
     customer_id = f"bench-{run_id}"
     merchant_id = await create_merchant(settings, f"bench-{run_id}")
-    client = PaysagaClient(temporal, merchant_id=merchant_id, routing=routing)
+    client = PaysagaClient(
+        temporal, merchant_id=merchant_id, routing=routing, eager_start=eager_start
+    )
     plans = plan_payments(count, refund_share, run_id)
     for plan in plans:
         plan.payment_id = payment_id_for(merchant_id, plan.idempotency_key)

@@ -31,12 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.logging import LoggingInterceptor
 from bench.baseline import BaselineResult, run_baseline_load
 from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, PlannedPayment, plan_payments, run_payment_load
 from config.logging import configure_logging
 from config.temporal import connect_client
+from domain.names import PAYMENTS_TASK_QUEUE
 from domain.payloads import Routing
+from workers.registry import BENCH_WORKFLOWS, WORKFLOWS
 
 GATEWAY_RATES = {"PAYSAGA_WORKER_STRIPE_RATE": "500", "PAYSAGA_WORKER_BRAINTREE_RATE": "500"}
 SAMPLE_COUNT = 6  # with a third refunded: plain and refunded payments of both gateways
@@ -121,14 +127,50 @@ async def measure(
     refund_share: float,
     baseline: bool = True,
     routing: Routing | None = None,
+    eager_start: bool = False,
+    in_process_worker: bool = False,
     say: Any = print,
+) -> BenchFigures:
+    temporal = await connect_client(env.settings)
+    if not in_process_worker:
+        return await _measure(
+            env, temporal, count, rate, refund_share, baseline, routing, eager_start, say
+        )
+    # Eager start needs a workflow worker on the very Client that starts the workflow.
+    worker = Worker(
+        temporal,
+        task_queue=PAYMENTS_TASK_QUEUE,
+        workflows=WORKFLOWS + BENCH_WORKFLOWS,
+        interceptors=[LoggingInterceptor()],
+    )
+    async with worker:
+        return await _measure(
+            env, temporal, count, rate, refund_share, baseline, routing, eager_start, say
+        )
+
+
+async def _measure(
+    env: BenchEnvironment,
+    temporal: Client,
+    count: int,
+    rate: float,
+    refund_share: float,
+    baseline: bool,
+    routing: Routing | None,
+    eager_start: bool,
+    say: Any,
 ) -> BenchFigures:
     settings = env.settings
     pool = env.workers
-    temporal = await connect_client(settings)
     say(f"warm-up: {SAMPLE_COUNT} payments to learn their activities")
     sample = await run_payment_load(
-        temporal, settings, count=SAMPLE_COUNT, rate=0, refund_share=1 / 3, routing=routing
+        temporal,
+        settings,
+        count=SAMPLE_COUNT,
+        rate=0,
+        refund_share=1 / 3,
+        routing=routing,
+        eager_start=eager_start,
     )
     plans = plan_payments(count, refund_share, "plan")
     queues = baseline_plans(sample.payments, plans)
@@ -160,6 +202,7 @@ async def measure(
         rate=rate,
         refund_share=refund_share,
         routing=routing,
+        eager_start=eager_start,
         on_tick=tick,
     )
     by_process["payments"] = _per_item(before_all, env.cpu_seconds_by_process(), count)
@@ -203,6 +246,8 @@ class Variant:
     worker_env: dict[str, str] = field(default_factory=dict)
     routing: Routing | None = None
     sqlite_pragmas: tuple[str, ...] | None = None  # None: the same server as the default
+    in_process_worker: bool = False
+    eager_start: bool = False
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -232,6 +277,17 @@ VARIANTS: tuple[Variant, ...] = (
         "no_sticky_cache",
         "max_cached_workflows=0: every workflow task replays the history",
         {"PAYSAGA_WORKER_MAX_CACHED_WORKFLOWS": "0"},
+    ),
+    Variant(
+        "in_process_worker",
+        "plus a workflow worker in the driver process (the control for eager_start)",
+        in_process_worker=True,
+    ),
+    Variant(
+        "eager_start",
+        "in-process workflow worker and request_eager_start on every start",
+        in_process_worker=True,
+        eager_start=True,
     ),
     Variant(
         "sqlite_sync_off",
@@ -292,6 +348,8 @@ def _tuned(env: BenchEnvironment, variant: Variant, count: int, share: float) ->
             refund_share=share,
             baseline=False,
             routing=variant.routing,
+            eager_start=variant.eager_start,
+            in_process_worker=variant.in_process_worker,
             say=_quiet,
         )
     )

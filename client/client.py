@@ -108,6 +108,7 @@ class PaysagaClient:
         merchant_id: str | None = None,
         task_queue: str = PAYMENTS_TASK_QUEUE,
         routing: Routing | None = None,
+        eager_start: bool = False,
     ) -> None:
         if merchant_id is not None:
             check(MERCHANT_ID_RE, merchant_id, "merchant_id", "merchant id")
@@ -115,10 +116,17 @@ class PaysagaClient:
         self.merchant_id = merchant_id
         self.task_queue = task_queue
         self.routing = routing or Routing()
+        # Eager start: the server hands the first workflow task back in the start call,
+        # which only helps when a worker on this same Client polls task_queue.
+        self.eager_start = eager_start
 
     def for_merchant(self, merchant_id: str) -> PaysagaClient:
         return PaysagaClient(
-            self.temporal, merchant_id=merchant_id, task_queue=self.task_queue, routing=self.routing
+            self.temporal,
+            merchant_id=merchant_id,
+            task_queue=self.task_queue,
+            routing=self.routing,
+            eager_start=self.eager_start,
         )
 
     def _merchant(self) -> str:
@@ -176,6 +184,7 @@ class PaysagaClient:
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                request_eager_start=self.eager_start,
                 memo={REQUEST_HASH_MEMO: digest},
                 search_attributes=TypedSearchAttributes(
                     [
@@ -383,6 +392,7 @@ class PaysagaClient:
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                request_eager_start=self.eager_start,
                 memo={REQUEST_HASH_MEMO: digest},
                 search_attributes=TypedSearchAttributes(
                     [

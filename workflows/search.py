@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
 
 PAYMENT_STATUS: Final = SearchAttributeKey.for_keyword("PaymentStatus")
 GATEWAY: Final = SearchAttributeKey.for_keyword("Gateway")
@@ -21,6 +21,12 @@ class SearchAttributes:
 
     def __init__(self) -> None:
         self._current: dict[str, Any] = {}
+
+    def seed(self, present: TypedSearchAttributes, keys: list[SearchAttributeKey[Any]]) -> None:
+        """Take `keys` as already upserted with the values the run started with (the
+        client sets them on start; absent means unset), so repeating them costs nothing."""
+        for key in keys:
+            self._current[key.name] = present.get(key)
 
     def upsert(self, values: dict[SearchAttributeKey[Any], Any]) -> None:
         updates: list[SearchAttributeUpdate[Any]] = []

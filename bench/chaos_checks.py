@@ -115,10 +115,11 @@ async def ledger_books(shard_urls: list[str]) -> dict[str, Books]:
             cursor = await conn.execute(LEDGER_BOOKS_SQL)
             for payment_id, captures, captured, refunded, open_holds in await cursor.fetchall():
                 entry = books.setdefault(payment_id, Books())
-                entry.captures += captures
-                entry.captured_minor += captured
-                entry.refunded_minor += refunded
-                entry.open_holds += open_holds
+                # sum(bigint) is numeric in PostgreSQL: Decimal here, made int again.
+                entry.captures += int(captures)
+                entry.captured_minor += int(captured)
+                entry.refunded_minor += int(refunded)
+                entry.open_holds += int(open_holds)
     return books
 
 

@@ -28,7 +28,7 @@ from config.settings import Settings
 from domain.names import GATEWAYS_TASK_QUEUE, LEDGER_TASK_QUEUE, PAYMENTS_TASK_QUEUE
 from domain.payloads import gateway_task_queue
 from workers.deps import Dependencies
-from workers.registry import BENCH_WORKFLOWS, WORKFLOWS
+from workers.registry import BENCH_WORKFLOWS, WORKFLOWS, workflow_runner
 from workers.settings import WorkerSettings
 
 QUEUE_KINDS: Final = ("payments", "gateways", "ledger")
@@ -91,6 +91,7 @@ def build_workers(
                 client,
                 task_queue=names.payments,
                 workflows=WORKFLOWS + BENCH_WORKFLOWS,
+                workflow_runner=workflow_runner(),
                 activities=ledger_acts,
                 max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
                 max_concurrent_local_activities=tuning.max_concurrent_activities,

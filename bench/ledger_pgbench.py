@@ -33,9 +33,17 @@ def _run(args: list[str], timeout: float) -> str:
     return result.stdout + result.stderr
 
 
-def run_pgbench(dsn: str, clients: int, seconds: int, scale: int) -> PgbenchResult:
-    """Initialise (scale) and run TPC-B-like with prepared statements, as pgbench's best."""
+def init_pgbench(dsn: str, scale: int) -> None:
     _run(["-i", "-q", "-s", str(scale), dsn], timeout=600)
+
+
+def run_pgbench(
+    dsn: str, clients: int, seconds: int, scale: int, *, initialise: bool = True
+) -> PgbenchResult:
+    """Run TPC-B-like with prepared statements, as pgbench's best (initialising first unless
+    told the tables are there)."""
+    if initialise:
+        init_pgbench(dsn, scale)
     out = _run(
         [
             "-n",

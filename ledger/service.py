@@ -85,7 +85,9 @@ class Ledger:
             try:
                 # Pre-serialised JSON text is sent as is (cast to jsonb in sql).
                 param = payload if isinstance(payload, str) else Jsonb(payload)
-                async with self.shards.connection(shard) as conn:
+                # The pool directly (not Shards.connection): one context manager less on the
+                # hot path; its errors are mapped below.
+                async with self.shards.pools[shard].connection() as conn:
                     cur = await conn.execute(sql, (param,))
                     return [row[0] for row in await cur.fetchall()]
             except psycopg.errors.UniqueViolation:

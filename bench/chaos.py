@@ -186,6 +186,8 @@ def _load_figures(load: LoadResult) -> dict[str, Any]:
         "payments_per_s": round(load.payments_per_s, 2),
         "latency_s": {k: round(v, 2) for k, v in load.latency_percentiles().items()},
         "client_retries": len(load.errors),
+        # What the client saw go wrong (retried with the same key), newest last.
+        "client_error_samples": [e[:300] for e in load.errors[-30:]],
     }
 
 

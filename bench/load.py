@@ -209,7 +209,11 @@ async def run_payment_load(
                 await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
 
     async def refund(plan: PlannedPayment) -> None:
-        for attempt in range(20):
+        # Until the load's deadline, not a fixed count: on a saturated machine (or with
+        # workers being killed) a payment's workflow may not answer for minutes, and a
+        # refund given up on leaves the payment short of its terminal state.
+        attempt = 0
+        while True:
             try:
                 await client.refund(
                     plan.payment_id, plan.amount_minor, request_id=f"{plan.idempotency_key}-r"
@@ -217,6 +221,9 @@ async def run_payment_load(
                 return
             except Exception as exc:  # same request id: retrying is safe
                 errors.append(f"refund {plan.payment_id} attempt {attempt}: {exc!r}")
+                if loop.time() > began + timeout_s:
+                    return
+                attempt += 1
                 await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
 
     starters = asyncio.gather(*(start(p) for p in plans))

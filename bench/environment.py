@@ -237,6 +237,7 @@ def bench_environment(
     data_dir: Path | None = None,
     progress: bool = True,
     sqlite_pragmas: tuple[str, ...] = DEFAULT_SQLITE_PRAGMAS,
+    with_api: bool = True,
 ) -> Iterator[BenchEnvironment]:
     """Start an isolated stack and `workers` worker processes; stop all of it afterwards."""
     with tempfile.TemporaryDirectory(prefix="paysaga-bench-") as scratch:
@@ -244,7 +245,11 @@ def bench_environment(
         settings = isolate_settings(root, shard_count)
         say = (lambda message: print(f"  … {message}", flush=True)) if progress else _quiet
         stack = Stack(
-            settings, with_workers=False, with_api=True, progress=say, sqlite_pragmas=sqlite_pragmas
+            settings,
+            with_workers=False,
+            with_api=with_api,
+            progress=say,
+            sqlite_pragmas=sqlite_pragmas,
         )
         stack.up()
         pool = WorkerPool(root, extra_args=worker_args or [], env=worker_env or {})

@@ -162,11 +162,13 @@ async def _measure(
 ) -> BenchFigures:
     settings = env.settings
     pool = env.workers
-    say(f"warm-up: {SAMPLE_COUNT} payments to learn their activities")
+    # The baseline needs both gateways, plain and refunded; without it, two just warm up.
+    warmup = SAMPLE_COUNT if baseline else 2
+    say(f"warm-up: {warmup} payments to learn their activities")
     sample = await run_payment_load(
         temporal,
         settings,
-        count=SAMPLE_COUNT,
+        count=warmup,
         rate=0,
         refund_share=1 / 3,
         routing=routing,
@@ -320,7 +322,11 @@ def run_tunings(
     same_server = [v for v in variants if v.sqlite_pragmas is None]
     own_server = [v for v in variants if v.sqlite_pragmas is not None]
     with bench_environment(
-        workers=workers, shard_count=shards, worker_env=dict(GATEWAY_RATES), progress=False
+        workers=workers,
+        shard_count=shards,
+        worker_env=dict(GATEWAY_RATES),
+        progress=False,
+        with_api=False,
     ) as env:
         for variant in same_server:
             env.workers.restart_all({**GATEWAY_RATES, **variant.worker_env})
@@ -333,6 +339,7 @@ def run_tunings(
             worker_env={**GATEWAY_RATES, **variant.worker_env},
             sqlite_pragmas=variant.sqlite_pragmas,
             progress=False,
+            with_api=False,
         ) as env:
             out[variant.name] = _tuned(env, variant, count, refund_share)
     return out
@@ -431,8 +438,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     configure_logging("console", "WARNING")
 
+    # The payments go through PaysagaClient directly: no HTTP API process needed.
     with bench_environment(
-        workers=args.workers, shard_count=args.shards, worker_env=dict(GATEWAY_RATES)
+        workers=args.workers,
+        shard_count=args.shards,
+        worker_env=dict(GATEWAY_RATES),
+        with_api=False,
     ) as env:
         figures = asyncio.run(
             measure(env, count=args.count, rate=args.rate, refund_share=args.refund_share)

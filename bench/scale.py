@@ -32,46 +32,51 @@ def _ints(value: str) -> list[int]:
     return [int(part) for part in value.split(",") if part.strip()]
 
 
-def run_cell(workers: int, shards: int, count: int, refund_share: float) -> BenchFigures:
-    with bench_environment(
-        workers=workers, shard_count=shards, worker_env=dict(GATEWAY_RATES), progress=False
-    ) as env:
-        return asyncio.run(
-            measure(
-                env,
-                count=count,
-                rate=0,
-                refund_share=refund_share,
-                baseline=False,
-                say=lambda message: None,
-            )
-        )
-
-
 def scale(
     workers: list[int], shards: list[int], count: int, refund_share: float
 ) -> list[dict[str, Any]]:
+    """One stack per shard count; the worker processes are restarted for each count."""
     cells: list[dict[str, Any]] = []
     for shard_count in shards:
-        for worker_count in workers:
-            print(f"  {worker_count} worker(s), {shard_count} shard(s) ...", flush=True)
-            figures = run_cell(worker_count, shard_count, count, refund_share)
-            cells.append(
-                {
-                    "workers": worker_count,
-                    "shards": shard_count,
-                    "payments_per_s": figures.payments.per_s,
-                    "p99_s": figures.payments.p99_s,
-                    "cpu_s_per_payment": figures.payments.cpu_s_per_item,
-                    "peak_in_flight": figures.payments.peak_in_flight,
-                    "idle_rss_mb": figures.idle_rss_mb,
-                    "peak_rss_mb": figures.peak_rss_mb,
-                    "mb_per_in_flight": figures.mb_per_in_flight,
-                    "completed": figures.payments.completed,
-                    "lost": len(figures.lost),
-                }
-            )
+        with bench_environment(
+            workers=workers[0],
+            shard_count=shard_count,
+            worker_env=dict(GATEWAY_RATES),
+            progress=False,
+            with_api=False,
+        ) as env:
+            for index, worker_count in enumerate(workers):
+                print(f"  {worker_count} worker(s), {shard_count} shard(s) ...", flush=True)
+                if index:
+                    env.workers.restart_all(count=worker_count)
+                figures = asyncio.run(
+                    measure(
+                        env,
+                        count=count,
+                        rate=0,
+                        refund_share=refund_share,
+                        baseline=False,
+                        say=lambda message: None,
+                    )
+                )
+                cells.append(_cell(worker_count, shard_count, figures))
     return cells
+
+
+def _cell(workers: int, shards: int, figures: BenchFigures) -> dict[str, Any]:
+    return {
+        "workers": workers,
+        "shards": shards,
+        "payments_per_s": figures.payments.per_s,
+        "p99_s": figures.payments.p99_s,
+        "cpu_s_per_payment": figures.payments.cpu_s_per_item,
+        "peak_in_flight": figures.payments.peak_in_flight,
+        "idle_rss_mb": figures.idle_rss_mb,
+        "peak_rss_mb": figures.peak_rss_mb,
+        "mb_per_in_flight": figures.mb_per_in_flight,
+        "completed": figures.payments.completed,
+        "lost": len(figures.lost),
+    }
 
 
 def print_table(cells: list[dict[str, Any]], cores: int) -> None:

@@ -15,11 +15,11 @@ from bench import payments, scale
 
 def test_payments_against_baseline(tmp_path: Path) -> None:
     out = tmp_path / "payments.json"
-    figures = payments.main(["--count", "30", "--shards", "1", "--json", str(out)])
+    figures = payments.main(["--count", "20", "--shards", "1", "--json", str(out)])
 
     assert figures["lost"] == []  # every payment reached its terminal state
     pay, base = figures["payments"], figures["baseline"]
-    assert pay["completed"] == base["completed"] == 30
+    assert pay["completed"] == base["completed"] == 20
     # 4 activities (route, hold, authorize, capture), 2 more for the refunded ones.
     assert 4 <= figures["activities_per_payment"] <= 6
     for run in (pay, base):

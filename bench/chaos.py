@@ -262,6 +262,7 @@ def run(config: ChaosConfig, progress: bool = True) -> ChaosReport:
         shard_count=config.shard_count,
         worker_env=WORKER_ENV,
         progress=progress,
+        with_api=True,  # the webhook ingress: duplicated/reordered webhooks must land
     ) as env:
         say = print if progress else (lambda *_: None)
         return asyncio.run(run_chaos_bench(env, config, say))

@@ -2,7 +2,8 @@
 
 Every client gets the encrypting data converter: payloads are AES-GCM encrypted
 by EncryptionCodec, and failure messages and stack traces are moved into an
-encoded attributes payload so they are encrypted too.
+encoded attributes payload so they are encrypted too (trimmed first, so the server
+keeps them: see security.failure_converter).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.converter import DataConverter
 
 from config.settings import Settings, get_settings
 from domain.errors import ConfigurationError
 from security.codec import EncryptionCodec
+from security.failure_converter import CompactEncryptedFailureConverter
 from security.keyring import Keyring
 
 log = structlog.get_logger()
@@ -31,7 +33,7 @@ def data_converter(
     ring = keyring or Keyring.from_settings(settings or get_settings())
     return DataConverter(
         payload_codec=EncryptionCodec(ring),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        failure_converter_class=CompactEncryptedFailureConverter,
     )
 
 

@@ -28,6 +28,7 @@ SECRETS = (
     "paysaga_plaid_sandbox_secret",
     "paysaga-dev-operator-token",
 )
+PATCH_MARKER = "core_patch"
 PLAID_TOKEN = re.compile(r"(access|public|processor)-sandbox-[0-9a-f-]{8,}")
 
 
@@ -59,6 +60,13 @@ async def _history_payloads(address: str, kind: str) -> tuple[str, list[Payload]
         payloads: list[Payload] = []
         for event in history.events:
             # Search attributes are visible on purpose (support filters on them).
+            # workflow.patched() markers are written by the SDK core, outside the
+            # codec; they hold only the patch id.
+            marker = event.marker_recorded_event_attributes
+            if event.HasField("marker_recorded_event_attributes") and marker.marker_name == (
+                PATCH_MARKER
+            ):
+                continue
             payloads += _payloads(event, frozenset({"search_attributes"}))
         return execution.id, payloads
     raise AssertionError(f"no {kind} in the stack")

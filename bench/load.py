@@ -134,7 +134,8 @@ def plan_payments(count: int, refund_share: float, run_id: str) -> list[PlannedP
             idempotency_key=f"{run_id}-{i}",
             gateway=GATEWAYS[i % len(GATEWAYS)],
             amount_minor=1000 + i,
-            refund=bool(every) and i % every == every - 1,
+            # Pairs of payments (one per gateway) are refunded, so both gateways refund.
+            refund=bool(every) and (i // len(GATEWAYS)) % every == every - 1,
         )
         for i in range(count)
     ]

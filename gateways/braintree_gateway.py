@@ -365,15 +365,26 @@ class BraintreeGateway:
         if status == "submitted_for_settlement" and amount_minor == captured:
             # Braintree refunds only settled money; before settlement a full
             # refund is a void, so the customer is never charged at all.
+            # Its own key: if settlement wins the race, the refund below reuses the
+            # refund's key for a different request, which Braintree would refuse.
             result = self._call(
-                lambda: self._gw.transaction.void(reference), key=idempotency_key, mutating=True
+                lambda: self._gw.transaction.void(reference),
+                key=f"{idempotency_key}:void",
+                mutating=True,
             )
-            if not result.is_success:
+            if result.is_success:
+                return RefundResult(GATEWAY, sale.id, sale.id, amount_minor, currency, "succeeded")
+            # The batch may have settled the sale between our read and the void: then
+            # the void is refused, and the money goes back as a refund below instead.
+            status = self._find(reference).status
+            if status == "voided":  # a concurrent attempt voided it
+                return RefundResult(GATEWAY, sale.id, sale.id, amount_minor, currency, "succeeded")
+            if status == "submitted_for_settlement":
                 raise self._error_from_result(result)
-            return RefundResult(GATEWAY, sale.id, sale.id, amount_minor, currency, "succeeded")
+            log.info("braintree_void_raced_settlement", status=status)
         if status in _CAPTURED:
             raise Unavailable(
-                "partial refunds wait until the capture has settled",
+                "refunds wait until the capture has settled",
                 gateway=GATEWAY,
                 retry_after=60.0,
             )

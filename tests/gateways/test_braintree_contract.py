@@ -250,3 +250,18 @@ def test_payment_methods_endpoint_through_the_sdk(bt: BraintreeGateway) -> None:
 def test_adapter_satisfies_the_protocol(bt: BraintreeGateway) -> None:
     assert isinstance(bt, CardGateway)
     assert bt.name == "braintree"
+
+
+def test_full_refund_when_settlement_wins_the_race_with_the_void(
+    bt: BraintreeGateway, bt_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = bt.authorize(new_payment(3_100, capture_now=True))
+    stale = bt._find(payment.reference)  # read while submitted_for_settlement
+    control(bt_url, "settle", {})  # ...then the batch settles it before our void
+    reads = iter([stale])
+    real_find = bt._find
+    monkeypatch.setattr(bt, "_find", lambda ref: next(reads, None) or real_find(ref))
+    refund = bt.refund(f"{K}:raced", payment.reference, 3_100)
+    assert (refund.status, refund.amount_minor) == ("succeeded", 3_100)
+    assert refund.reference != payment.reference  # a refund transaction, not a void
+    assert bt.refund(f"{K}:raced", payment.reference, 3_100) == refund

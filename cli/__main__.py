@@ -1,5 +1,5 @@
 """`python -m cli` is the same as the `paysaga` command."""
 
-from cli.main import app
+from cli.main import run
 
-app()
+run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -55,3 +56,20 @@ app.command(help="A payment's live state as a timeline.")(status)
 app.command(help="List payments (filter by status, customer).")(payments)
 app.command(help="Reconcile one day against the gateways.")(reconcile)
 app.command(help="Payments that stopped progressing, and why.")(stuck)
+
+
+def run() -> None:
+    """The console script: the typer app, then an exit that skips finalization (see
+    config.temporal.exit_skipping_finalization: the Temporal SDK can abort it)."""
+    from config.temporal import exit_skipping_finalization
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:  # sys.exit("message"): print it as the interpreter would
+            print(exc.code, file=sys.stderr)
+            code = 1
+    exit_skipping_finalization(code)

@@ -8,8 +8,12 @@ keeps them: see security.failure_converter).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from temporalio.client import Client
@@ -60,3 +64,18 @@ async def connect_client(
         ) from exc
     log.debug("temporal.connected", address=target, namespace=client.namespace)
     return client
+
+
+def exit_skipping_finalization(code: int) -> NoReturn:
+    """End a process that used a Temporal client, without interpreter finalization.
+
+    The SDK's Rust runtime threads may still call into Python while the interpreter
+    finalizes, which aborts the process with SIGABRT ("PyGILState_Release",
+    temporalio/sdk-python#300) after an otherwise clean shutdown. By the time this is
+    called everything of ours is closed; flush what is buffered and leave.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to flush
+            stream.flush()
+    os._exit(code)

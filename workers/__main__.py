@@ -15,7 +15,7 @@ import structlog
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from config.temporal import connect_client
+from config.temporal import connect_client, exit_skipping_finalization
 from domain.errors import ConfigurationError
 from workers.build import build_workers, parse_queues
 from workers.deps import Dependencies
@@ -70,4 +70,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_skipping_finalization(main())

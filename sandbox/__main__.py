@@ -8,6 +8,7 @@ import threading
 
 from config.logging import configure_logging
 from config.settings import get_settings
+from sandbox import persistence
 from sandbox.runner import SandboxServers
 from sandbox.settings import SandboxSettings
 
@@ -30,11 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    servers.start()
+    state_file = settings.data_dir.resolve() / "sandbox-state.pickle"
+    servers.start()  # before the stack starts workers, so nothing is charged before load
+    apps = servers.apps()
+    persistence.load(apps, state_file)
     try:
         stop.wait()
     finally:
         servers.stop()
+        persistence.save(apps, state_file)  # after stop: no request is mid-flight
 
 
 if __name__ == "__main__":

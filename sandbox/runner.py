@@ -95,6 +95,9 @@ class SandboxServers:
     def app(self, name: str) -> Starlette:
         return self._running[name].app
 
+    def apps(self) -> dict[str, Starlette]:
+        return {name: running.app for name, running in self._running.items()}
+
     @property
     def stripe_url(self) -> str:
         return self.url("stripe")

@@ -1,0 +1,69 @@
+"""What the Stripe and Braintree sandboxes hold survives a restart of the stack.
+
+A real gateway never forgets a charge. If the sandboxes did, `paysaga down` followed by
+`paysaga demo` would reconcile the day's earlier ledger postings against gateways that
+have never heard of them (missing_at_gateway). The sandbox process writes its gateway
+state to a file under the data dir when it stops and reads it back when it starts.
+Plaid is left out: its items are only needed while onboarding is in flight.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+from starlette.applications import Starlette
+
+log = structlog.get_logger()
+
+# Per sandbox: the attributes of its app.state.sandbox that a real gateway would keep.
+PERSISTED: Final[dict[str, tuple[str, ...]]] = {
+    "stripe": ("state", "_idempotency"),
+    "braintree": ("store", "_idempotency"),
+}
+_LOCK_TYPES: Final = {
+    type(threading.Lock()): threading.Lock,
+    type(threading.RLock()): threading.RLock,
+}
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        # A lock is pickled as a new, unlocked lock of the same kind.
+        factory = _LOCK_TYPES.get(type(obj))
+        return (factory, ()) if factory else NotImplemented
+
+
+def save(apps: dict[str, Starlette], path: Path) -> None:
+    snapshot = {
+        name: {attr: getattr(apps[name].state.sandbox, attr) for attr in attrs}
+        for name, attrs in PERSISTED.items()
+        if name in apps
+    }
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(snapshot)
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, path)  # never a half-written file
+    log.info("sandbox_state_saved", path=str(path))
+
+
+def load(apps: dict[str, Starlette], path: Path) -> None:
+    if not path.exists():
+        return
+    try:
+        # Our own file, written by save() under the stack's private data dir.
+        snapshot: dict[str, dict[str, Any]] = pickle.loads(path.read_bytes())  # noqa: S301
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        log.warning("sandbox_state_unreadable", path=str(path), error=type(exc).__name__)
+        return
+    for name, values in snapshot.items():
+        if name in apps:
+            for attr, value in values.items():
+                setattr(apps[name].state.sandbox, attr, value)
+    log.info("sandbox_state_loaded", path=str(path))

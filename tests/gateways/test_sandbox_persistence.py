@@ -1,0 +1,61 @@
+"""The Stripe and Braintree sandboxes remember their charges across a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import stripe
+
+from sandbox import persistence
+from sandbox.runner import SandboxServers
+from tests.gateways.conftest import SANDBOX_SETTINGS
+
+
+def test_a_charge_survives_a_restart_of_the_sandboxes(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox-state.pickle"
+    with SandboxServers(SANDBOX_SETTINGS) as first:
+        client = stripe.StripeClient(
+            SANDBOX_SETTINGS.stripe_api_key, base_addresses={"api": first.stripe_url}
+        )
+        intent = client.v1.payment_intents.create(
+            params={
+                "amount": 1234,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            },
+            options={"idempotency_key": "persist-1"},
+        )
+        apps = first.apps()
+    persistence.save(apps, state_file)
+
+    with SandboxServers(SANDBOX_SETTINGS) as second:
+        persistence.load(second.apps(), state_file)
+        client = stripe.StripeClient(
+            SANDBOX_SETTINGS.stripe_api_key, base_addresses={"api": second.stripe_url}
+        )
+        again = client.v1.payment_intents.retrieve(intent.id)
+        assert (again.amount, again.status) == (1234, intent.status)
+        # The idempotency store came back too: the same key replays, no second charge.
+        replay = client.v1.payment_intents.create(
+            params={
+                "amount": 1234,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+            },
+            options={"idempotency_key": "persist-1"},
+        )
+        assert replay.id == intent.id
+        # Locks were recreated, not copied in a held state: the store still takes writes.
+        client.v1.payment_intents.create(
+            params={"amount": 99, "currency": "usd", "payment_method": "pm_card_visa"},
+        )
+
+
+def test_an_unreadable_file_starts_empty(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox-state.pickle"
+    state_file.write_bytes(b"not a pickle")
+    with SandboxServers(SANDBOX_SETTINGS) as servers:
+        persistence.load(servers.apps(), state_file)  # logged, not raised
+        assert servers.apps()["stripe"].state.sandbox.state.intents == {}

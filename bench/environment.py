@@ -19,21 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import Settings, load_settings
-from stack.ports import free_port
+from stack.ports import PORT_SETTINGS, free_port
 from stack.processes import RunningService, ServiceSpec, start_service, stop_process_group
 from stack.stack import Stack
 from stack.temporal import DEFAULT_SQLITE_PRAGMAS
 
-PORT_SETTINGS = (
-    "PAYSAGA_POSTGRES_PORT",
-    "PAYSAGA_TEMPORAL_PORT",
-    "PAYSAGA_TEMPORAL_UI_PORT",
-    "PAYSAGA_API_PORT",
-    "PAYSAGA_CODEC_PORT",
-    "PAYSAGA_SANDBOX_STRIPE_PORT",
-    "PAYSAGA_SANDBOX_BRAINTREE_PORT",
-    "PAYSAGA_SANDBOX_PLAID_PORT",
-)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

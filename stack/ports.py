@@ -6,6 +6,19 @@ import socket
 
 from domain.errors import ConfigurationError
 
+# Every port setting the embedded stack binds: an isolated stack (tests, benchmarks)
+# sets each of them to a free port.
+PORT_SETTINGS = (
+    "PAYSAGA_POSTGRES_PORT",
+    "PAYSAGA_TEMPORAL_PORT",
+    "PAYSAGA_TEMPORAL_UI_PORT",
+    "PAYSAGA_API_PORT",
+    "PAYSAGA_CODEC_PORT",
+    "PAYSAGA_SANDBOX_STRIPE_PORT",
+    "PAYSAGA_SANDBOX_BRAINTREE_PORT",
+    "PAYSAGA_SANDBOX_PLAID_PORT",
+)
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

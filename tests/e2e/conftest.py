@@ -10,20 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.ports import free_port
+from stack.ports import PORT_SETTINGS, free_port
 from stack.processes import process_alive
 from stack.stack import read_state, state_pids
-
-PORT_SETTINGS = (
-    "PAYSAGA_POSTGRES_PORT",
-    "PAYSAGA_TEMPORAL_PORT",
-    "PAYSAGA_TEMPORAL_UI_PORT",
-    "PAYSAGA_API_PORT",
-    "PAYSAGA_CODEC_PORT",
-    "PAYSAGA_SANDBOX_STRIPE_PORT",
-    "PAYSAGA_SANDBOX_BRAINTREE_PORT",
-    "PAYSAGA_SANDBOX_PLAID_PORT",
-)
 
 
 class PaysagaRunner:

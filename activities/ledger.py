@@ -54,28 +54,44 @@ class LedgerActivities:
             self.open_customer_accounts,
         ]
 
+    async def _post_charge(
+        self,
+        request: LedgerHoldInput | LedgerCaptureInput,
+        *,
+        pending: bool,
+        description: str,
+        metadata: dict[str, str],
+    ) -> EntryResult:
+        """The charge entry: the gateway owes us, we owe the merchant (held or posted)."""
+        receivable, payable = await self.chart.payment_accounts(
+            request.merchant_id, request.gateway, request.currency
+        )
+        return await self.ledger.post_entry(
+            EntryRequest(
+                idempotency_key=request.idempotency_key,
+                legs=(
+                    Leg(receivable, "debit", request.amount_minor, request.currency),
+                    Leg(payable, "credit", request.amount_minor, request.currency),
+                ),
+                pending=pending,
+                description=description,
+                metadata={
+                    "payment_id": request.payment_id,
+                    "gateway": request.gateway,
+                    **metadata,
+                    "kind": "charge",
+                },
+            )
+        )
+
     @activity.defn(name=names.LEDGER_HOLD)
     async def hold(self, request: LedgerHoldInput) -> LedgerEntryRef:
         with translated():
-            receivable, payable = await self.chart.payment_accounts(
-                request.merchant_id, request.gateway, request.currency
-            )
-            result = await self.ledger.post_entry(
-                EntryRequest(
-                    idempotency_key=request.idempotency_key,
-                    legs=(
-                        Leg(receivable, "debit", request.amount_minor, request.currency),
-                        Leg(payable, "credit", request.amount_minor, request.currency),
-                    ),
-                    pending=True,
-                    description="payment hold",
-                    metadata={
-                        "payment_id": request.payment_id,
-                        "gateway": request.gateway,
-                        "merchant_id": request.merchant_id,
-                        "kind": "charge",
-                    },
-                )
+            result = await self._post_charge(
+                request,
+                pending=True,
+                description="payment hold",
+                metadata={"merchant_id": request.merchant_id},
             )
         log.info("ledger.hold", payment_id=request.payment_id, entry_id=result.entry_id)
         return _ref(result)
@@ -99,24 +115,11 @@ class LedgerActivities:
                     request.hold_entry_id, request.idempotency_key, request.amount_minor
                 )
             else:
-                receivable, payable = await self.chart.payment_accounts(
-                    request.merchant_id, request.gateway, request.currency
-                )
-                result = await self.ledger.post_entry(
-                    EntryRequest(
-                        idempotency_key=request.idempotency_key,
-                        legs=(
-                            Leg(receivable, "debit", request.amount_minor, request.currency),
-                            Leg(payable, "credit", request.amount_minor, request.currency),
-                        ),
-                        description="payment capture",
-                        metadata={
-                            "payment_id": request.payment_id,
-                            "gateway": request.gateway,
-                            "gateway_reference": request.gateway_reference,
-                            "kind": "charge",
-                        },
-                    )
+                result = await self._post_charge(
+                    request,
+                    pending=False,
+                    description="payment capture",
+                    metadata={"gateway_reference": request.gateway_reference},
                 )
         log.info("ledger.capture", payment_id=request.payment_id, entry_id=result.entry_id)
         return _ref(result)

@@ -176,6 +176,7 @@ class PaysagaClient:
         )
         request.validate()
         digest = request_digest(request)
+        started = False
         try:
             await self.temporal.start_workflow(
                 wf.PAYMENT_WORKFLOW,
@@ -196,6 +197,7 @@ class PaysagaClient:
                     ]
                 ),
             )
+            started = True
             log.info("payment.started", payment_id=payment_id, merchant_id=merchant_id)
         except WorkflowAlreadyStartedError:
             await self._check_same_request(payment_id, digest)
@@ -206,6 +208,10 @@ class PaysagaClient:
             return await self.wait_for_payment(
                 payment_id, lambda v: v.status not in UNSETTLED, wait
             )
+        if started:
+            # Just started: pending by construction. A query here would cost the server a
+            # query task and the worker a decode per payment to say the same thing.
+            return _pending_view(payment_id, request)
         try:
             return await self.get_payment(payment_id, timeout=FIRST_QUERY_TIMEOUT)
         except Unavailable:

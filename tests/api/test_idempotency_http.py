@@ -34,6 +34,8 @@ def test_same_key_same_body_replays_and_different_body_conflicts(
             "/v1/payments", json={**BODY, "amount_minor": 42.0}, headers={"Idempotency-Key": "f"}
         )
     assert first.status_code == 201, first.text
+    # A fresh start answers with the pending payment it just created (no query round trip).
+    assert first.json()["status"] == "pending"
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     assert first.json()["id"] == f"payment-{merchant.merchant_id}.{key}"

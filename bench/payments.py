@@ -251,7 +251,7 @@ class Variant:
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("default", "as shipped: 100 activity / workflow-task slots, 1000 cached"),
+    Variant("default", "as shipped: 100 activity / workflow-task slots, 4000 cached"),
     Variant(
         "local_ledger",
         "ledger postings as local activities in the workflow worker",

@@ -18,16 +18,18 @@ def test_payments_against_baseline(tmp_path: Path) -> None:
     figures = payments.main(["--count", "20", "--shards", "1", "--json", str(out)])
 
     assert figures["lost"] == []  # every payment reached its terminal state
-    pay, base = figures["payments"], figures["baseline"]
-    assert pay["completed"] == base["completed"] == 20
+    pay, base, after = figures["payments"], figures["baseline"], figures["baseline_after"]
+    assert pay["completed"] == base["completed"] == after["completed"] == 20
     # 4 activities (route, hold, authorize, capture), 2 more for the refunded ones.
     assert 4 <= figures["activities_per_payment"] <= 6
-    for run in (pay, base):
+    for run in (pay, base, after):
         assert run["per_s"] > 0
         assert all(math.isfinite(run[k]) for k in ("p50_s", "p95_s", "p99_s"))
         assert run["p50_s"] <= run["p95_s"] <= run["p99_s"]
         assert run["cpu_s_per_item"] > 0
-    assert figures["ratio"] is not None and math.isfinite(figures["ratio"])
+    # The ratio is to the mean of the baselines before and after the payments.
+    mean_base = (base["per_s"] + after["per_s"]) / 2
+    assert figures["ratio"] == round(pay["per_s"] / mean_base, 3)
     assert figures["peak_worker_rss_mb"] > 0
     assert json.loads(out.read_text())["ratio"] == figures["ratio"]
 

@@ -6,6 +6,11 @@ across many accounts, (3) into one hot account, plain and striped, (4) batched a
 1, 10, 100, 1000, (5) p50/p99 latency per transfer; each printed as a ratio to (1).
 Writes go through the public API (Ledger.post_entry / post_batch), synchronous_commit on.
 
+With one shard it also measures the server's ceiling for single posts: ledger_post driven
+by pgbench's C client (`unbatched_server_only`, the same entries and clients), and it
+reports the Python client's CPU per transfer. Both share the machine's cores with the
+server, so the two together say where the unbatched figure's time goes.
+
 The machine may be shared, so one pgbench figure taken minutes before a phase can be far
 from what the server could do during it. pgbench therefore runs between the phases too
 (before the first, between each two, after the last), and each phase is compared with the
@@ -30,7 +35,13 @@ from typing import Any
 
 import psycopg
 
-from bench.ledger_pgbench import PgbenchResult, init_pgbench, run_pgbench
+from bench.ledger_pgbench import (
+    PgbenchResult,
+    init_pgbench,
+    ledger_post_script,
+    run_pgbench,
+    run_pgbench_script,
+)
 from ledger import AccountFlags, EntryRequest, Leg
 from ledger.migrate import upgrade
 from ledger.service import Ledger
@@ -47,6 +58,7 @@ class Phase:
     seconds: float
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     pgbench_tps: float = 0.0  # mean of the pgbench runs just before and just after
+    client_cpu_us: float | None = None  # this process's CPU per transfer (the Python client)
 
     @property
     def per_second(self) -> float:
@@ -86,9 +98,11 @@ async def _drive(
             phase.latencies_ms.append((time.perf_counter() - started) * 1000)
             i += 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(client(c) for c in range(clients)))
     phase.seconds = time.perf_counter() - started
+    if phase.transfers:
+        phase.client_cpu_us = (time.process_time() - cpu) / phase.transfers * 1e6
     return phase
 
 
@@ -135,6 +149,15 @@ async def ledger_phases(
 
         await _drive("warmup", clients, min(2.0, seconds), many("warmup"))
         await measured(partial(_drive, "unbatched_many_accounts", clients, seconds, many("many")))
+        if len(dsns) == 1:  # the script names accounts, so it needs them all on its shard
+
+            async def server_only() -> Phase:
+                script = ledger_post_script(run, len(customers), len(merchants))
+                secs = max(1, int(seconds))
+                result = await asyncio.to_thread(run_pgbench_script, dsns[0], script, clients, secs)
+                return Phase("unbatched_server_only", round(result.tps * secs), secs)
+
+            await measured(server_only)
 
         for hot in (False, True):
             target = f"merchant_payable:{run}:{'striped' if hot else 'plain'}:USD"
@@ -247,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(
         f"\n{'phase':<28}{'transfers/s':>14}{'pgbench':>10}{'x pgbench':>11}{'x mean':>8}"
-        f"{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'client us':>11}"
     )
     print(f"{'pgbench tpc-b-like (mean)':<28}{pgb.tps:>14,.0f}{pgb.tps:>10,.0f}{1.0:>11.2f}")
     for phase in phases:
@@ -263,10 +286,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "p99_ms": round(p99, 3) if p99 is not None else None,
             "transfers": phase.transfers,
             "seconds": round(phase.seconds, 2),
+            "client_cpu_us_per_transfer": round(phase.client_cpu_us, 1)
+            if phase.client_cpu_us is not None
+            else None,
         }
         print(
             f"{phase.name:<28}{phase.per_second:>14,.0f}{phase.pgbench_tps:>10,.0f}{ratio:>11.2f}"
             f"{ratio_mean:>8.2f}{p50 or 0:>9.2f}{p99 or 0:>9.2f}"
+            f"{phase.client_cpu_us or 0:>11.0f}"
         )
     ratios = {name: f["ratio_to_pgbench"] for name, f in figures["phases"].items()}
     figures["checks"] = {

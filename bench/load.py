@@ -53,6 +53,9 @@ class PlannedPayment:
     started_at: datetime | None = None
     done_at: datetime | None = None
     activity_queues: tuple[str, ...] = ()
+    # Work the server and workers did again: activity attempts after the first, and
+    # workflow or activity tasks that timed out or failed.
+    retries: int = 0
 
     @property
     def done(self) -> bool:
@@ -299,6 +302,15 @@ async def _statuses(
     return out
 
 
+_REDONE = frozenset(
+    {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    }
+)
+
+
 async def _read_latencies(temporal: Client, plans: list[PlannedPayment], width: int = 32) -> None:
     """Start-to-done per payment from server timestamps in the workflow's history."""
     gate = asyncio.Semaphore(width)
@@ -317,6 +329,10 @@ async def _read_latencies(temporal: Client, plans: list[PlannedPayment], width: 
                 started = when
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 queues.append(event.activity_task_scheduled_event_attributes.task_queue.name)
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                plan.retries += max(0, event.activity_task_started_event_attributes.attempt - 1)
+            elif event.event_type in _REDONE:
+                plan.retries += 1
             elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
                 fields = event.upsert_workflow_search_attributes_event_attributes
                 payload = fields.search_attributes.indexed_fields.get("PaymentStatus")

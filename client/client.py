@@ -62,6 +62,7 @@ from domain.errors import (
 )
 from domain.names import PAYMENTS_TASK_QUEUE
 from domain.payloads import (
+    DEFAULT_ROUTING,
     CancelRequest,
     CaptureRequest,
     MethodType,
@@ -115,7 +116,7 @@ class PaysagaClient:
         self.temporal = temporal
         self.merchant_id = merchant_id
         self.task_queue = task_queue
-        self.routing = routing or Routing()
+        self.routing = routing or DEFAULT_ROUTING
         # Eager start: the server hands the first workflow task back in the start call,
         # which only helps when a worker on this same Client polls task_queue.
         self.eager_start = eager_start

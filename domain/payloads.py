@@ -40,8 +40,11 @@ class Routing:
     gateways: str = GATEWAYS_TASK_QUEUE
     ledger: str = LEDGER_TASK_QUEUE
     per_gateway: bool = True
-    # Opt-in: ledger postings as local activities in the workflow's worker (which then
-    # needs the ledger: `--queue all`); saves a task queue round trip per posting.
+    # True: ledger postings (short, idempotent database writes) run as local activities in
+    # the worker that runs the workflow, which therefore hosts the ledger (every `--queue
+    # payments` worker does); a task queue round trip less per posting. New work gets
+    # DEFAULT_ROUTING (True). The field's own default stays False: it is what a recorded
+    # input without the field meant, so those workflows replay as they ran.
     local_ledger: bool = False
 
     @classmethod
@@ -52,6 +55,10 @@ class Routing:
         if gateway and self.per_gateway:
             return gateway_task_queue(gateway, self.gateways)
         return self.gateways
+
+
+# What clients start new payments, onboardings and transfers with.
+DEFAULT_ROUTING = Routing(local_ledger=True)
 
 
 # --------------------------------------------------------------------------- payments

@@ -30,8 +30,9 @@ async def run(queues: tuple[str, ...], concurrency: int | None) -> None:
     if concurrency:
         tuning = tuning.model_copy(update={"max_concurrent_activities": concurrency})
     client = await connect_client(settings)
+    # Payments workers run the workflows' ledger postings as local activities.
     deps = await Dependencies.open(
-        settings, gateways="gateways" in queues, ledger="ledger" in queues
+        settings, gateways="gateways" in queues, ledger=bool({"ledger", "payments"} & set(queues))
     )
     workers = build_workers(client, settings, queues, deps, worker_settings=tuning)
     stop = asyncio.Event()

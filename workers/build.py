@@ -84,8 +84,9 @@ def build_workers(
     ledger_acts = LedgerActivities(deps.ledger).activities() if deps.ledger else []
     workers: list[Worker] = []
     if "payments" in kinds:
-        # Ledger activities ride along when this process has the ledger, so payments
-        # routed with local_ledger=True run them as local activities (no task round trip).
+        assert deps.ledger is not None, "payments workers run ledger postings: open the Ledger"
+        # Ledger activities ride along so payments routed with local_ledger=True (the
+        # default) run their postings as local activities (no task round trip).
         workers.append(
             Worker(
                 client,

@@ -12,6 +12,7 @@ from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, FailureError, RetryState
 
 from domain import activity_names as names
 from domain.payloads import (
@@ -117,11 +118,36 @@ def _start(
 
 
 async def _run(name: str, arg: object, result_type: type[T], opts: _Opts) -> T:
-    return await _start(name, arg, result_type, opts)
+    try:
+        return await _start(name, arg, result_type, opts)
+    except ActivityError:
+        raise
+    except FailureError as exc:
+        raise _local_activity_error(name) from exc
 
 
 async def _run_none(name: str, arg: object, opts: _Opts) -> None:
-    await _start(name, arg, None, opts)
+    try:
+        await _start(name, arg, None, opts)
+    except ActivityError:
+        raise
+    except FailureError as exc:
+        raise _local_activity_error(name) from exc
+
+
+def _local_activity_error(name: str) -> ActivityError:
+    """A local activity's failure arrives bare (ApplicationError, TimeoutError, ...), a
+    remote one wrapped in ActivityError, which is what workflows handle: wrap the bare one
+    (raised `from` it, so `.cause` is the failure, as for a remote activity)."""
+    return ActivityError(
+        f"local activity {name} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=name,
+        activity_id="",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
 
 
 # ---------------------------------------------------------------- gateways

@@ -29,6 +29,7 @@ SECRETS = (
     "paysaga-dev-operator-token",
 )
 PATCH_MARKER = "core_patch"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 PLAID_TOKEN = re.compile(r"(access|public|processor)-sandbox-[0-9a-f-]{8,}")
 
 
@@ -62,10 +63,16 @@ async def _history_payloads(address: str, kind: str) -> tuple[str, list[Payload]
             # Search attributes are visible on purpose (support filters on them).
             # workflow.patched() markers are written by the SDK core, outside the
             # codec; they hold only the patch id.
+            # A local activity's marker holds core's own bookkeeping in `data` (sequence,
+            # attempt, activity type, times) and the result, through the codec, in `result`.
             marker = event.marker_recorded_event_attributes
             if event.HasField("marker_recorded_event_attributes") and marker.marker_name == (
                 PATCH_MARKER
             ):
+                continue
+            if marker.marker_name == LOCAL_ACTIVITY_MARKER:
+                result = marker.details.get("result")
+                payloads += list(result.payloads) if result else []
                 continue
             payloads += _payloads(event, frozenset({"search_attributes"}))
         return execution.id, payloads

@@ -41,7 +41,8 @@ class Engine:
 
     @property
     def routing(self) -> Routing:
-        return Routing(gateways=self.names.gateways, ledger=self.names.ledger)
+        # As clients start payments (local ledger postings), on this engine's queues.
+        return Routing(gateways=self.names.gateways, ledger=self.names.ledger, local_ledger=True)
 
     def card(self, gateway: str, merchant: str, amount: int = 1500, **kw: object) -> PaymentRequest:
         method = "pm_card_visa" if gateway == "stripe" else "fake-valid-nonce"

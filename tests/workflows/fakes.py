@@ -66,6 +66,7 @@ class FakeWorld:
     refund_script: list[str] = field(default_factory=lambda: ["ok"])
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
+    refuse_hold: bool = False  # the ledger refuses the hold for good (e.g. unknown account)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -204,6 +205,8 @@ class FakeWorld:
     @activity.defn(name=names.LEDGER_HOLD)
     async def hold(self, request: LedgerHoldInput) -> LedgerEntryRef:
         self.calls["hold"].append(request)
+        if self.refuse_hold:
+            raise ApplicationError("no such account", type="UnknownAccount", non_retryable=True)
         entry_id = self._entry(
             request.idempotency_key, "hold", request.amount_minor, "pending", request.payment_id
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from domain.payloads import (
     PaymentOptions,
     PaymentView,
     RefundRequest,
+    Routing,
 )
 from domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
@@ -51,6 +53,48 @@ def event(
 
 
 SHORT = PaymentOptions(refund_window_s=3600)
+
+
+def local_ledger(task_queue: str) -> Routing:
+    """How clients start payments: ledger postings as local activities."""
+    return replace(Routing.single(task_queue), local_ledger=True)
+
+
+async def test_local_ledger_postings_capture(env: WorkflowEnvironment, task_queue: str) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, options=SHORT, routing=local_ledger(task_queue))
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        view = await wait_status(handle, PaymentStatus.CAPTURED)
+        history = await handle.fetch_history()
+        await handle.result()  # skips the refund window, so no open workflow is left behind
+    assert view.captured_minor == 1000 and world.net_posted(handle.id) == 1000
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    markers = [
+        e
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    # Route and authorize are activity tasks; hold and capture ran in the workflow's worker.
+    assert not any(name.startswith("ledger.") for name in scheduled)
+    assert len(markers) == 2
+
+
+async def test_local_ledger_refusal_compensates(env: WorkflowEnvironment, task_queue: str) -> None:
+    # A local activity's failure reaches the workflow bare, not as ActivityError: the
+    # payment must still fail cleanly (compensated), not fail the workflow.
+    world = FakeWorld(refuse_hold=True)
+    request = payment_request(task_queue, options=SHORT, routing=local_ledger(task_queue))
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(env.client, request, task_queue=task_queue)
+        result = await handle.result()
+    assert result.status == PaymentStatus.FAILED
+    assert result.last_error and "UnknownAccount" in result.last_error
+    assert world.calls["authorize"] == []
 
 
 async def test_success_captures_and_posts(env: WorkflowEnvironment, task_queue: str) -> None:

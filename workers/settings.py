@@ -20,10 +20,10 @@ class WorkerSettings(BaseSettings):
     max_concurrent_activities: int = Field(100, ge=1)
     max_concurrent_workflow_tasks: int = Field(100, ge=1)
     # Workflows kept in the sticky cache; 0 replays the whole history on every task.
-    # Payments stay open for their refund window, so the cache must hold every payment in
-    # flight in a burst plus idle ones: at the SDK's 1000, a burst of 1000 evicted and
-    # replayed workflows mid-saga (bench.payments: 0.62 of baseline; at 4000, 0.77). A
-    # cached payment costs about 80 KB (bench.payments mb_per_in_flight).
+    # Payments stay open for their refund window, so the cache holds every payment in
+    # flight plus idle ones: at the SDK's 1000, a burst of 1000 (bench.payments) evicts
+    # and replays workflows mid-saga. A cached payment costs about 80 KB (bench.payments
+    # mb_per_in_flight); the throughput effect was within run-to-run noise.
     max_cached_workflows: int = Field(4000, ge=0)
     graceful_shutdown_s: float = Field(30.0, ge=0)
 

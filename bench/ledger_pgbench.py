@@ -46,11 +46,17 @@ def run_pgbench(
     told the tables are there)."""
     if initialise:
         init_pgbench(dsn, scale)
+    return _timed_run(dsn, [], clients, seconds, scale)
+
+
+def _timed_run(dsn: str, extra: list[str], clients: int, seconds: int, scale: int) -> PgbenchResult:
+    """A timed pgbench run with prepared statements, `extra` before the connection string."""
     out = _run(
         [
             "-n",
             "-M",
             "prepared",
+            *extra,
             "-c",
             str(clients),
             "-j",
@@ -103,34 +109,6 @@ def run_pgbench_script(dsn: str, script: str, clients: int, seconds: int) -> Pgb
     path = Path(handle.name)
     path.chmod(0o644)  # pgbench may run as the PostgreSQL user
     try:
-        out = _run(
-            [
-                "-n",
-                "-M",
-                "prepared",
-                "-f",
-                str(path),
-                "-c",
-                str(clients),
-                "-j",
-                str(min(clients, 2)),
-                "-T",
-                str(seconds),
-                dsn,
-            ],
-            timeout=seconds + 120,
-        )
+        return _timed_run(dsn, ["-f", str(path)], clients, seconds, scale=0)
     finally:
         path.unlink(missing_ok=True)
-    match = re.search(r"tps = ([0-9.]+)", out)
-    if not match:
-        raise RuntimeError(f"no tps in pgbench output: {out[-500:]}")
-    latency = re.search(r"latency average = ([0-9.]+) ms", out)
-    return PgbenchResult(
-        tps=float(match.group(1)),
-        clients=clients,
-        scale=0,
-        seconds=seconds,
-        protocol="prepared",
-        latency_ms=float(latency.group(1)) if latency else None,
-    )

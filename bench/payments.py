@@ -189,6 +189,7 @@ async def _measure(
     activities = sum(len(q) for q in queues) / len(queues) if queues else 0.0
 
     by_process: dict[str, dict[str, float]] = {}
+    errors: list[str] = []  # the baselines' client errors (retried), after the payments'
 
     async def run_baseline(label: str) -> RunFigures | None:
         if not baseline:
@@ -200,7 +201,6 @@ async def _measure(
         errors.extend(done.errors[:20])
         return RunFigures.of(done, count, by_process[label]["workers"] * count)
 
-    errors: list[str] = []
     base = await run_baseline("baseline")
 
     idle = pool.rss_bytes()

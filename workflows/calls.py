@@ -118,17 +118,16 @@ def _start(
 
 
 async def _run(name: str, arg: object, result_type: type[T], opts: _Opts) -> T:
-    try:
-        return await _start(name, arg, result_type, opts)
-    except ActivityError:
-        raise
-    except FailureError as exc:
-        raise _local_activity_error(name) from exc
+    return await _finish(name, _start(name, arg, result_type, opts))
 
 
 async def _run_none(name: str, arg: object, opts: _Opts) -> None:
+    await _finish(name, _start(name, arg, None, opts))
+
+
+async def _finish(name: str, handle: workflow.ActivityHandle[T]) -> T:
     try:
-        await _start(name, arg, None, opts)
+        return await handle
     except ActivityError:
         raise
     except FailureError as exc:

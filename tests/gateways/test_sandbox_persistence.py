@@ -11,21 +11,26 @@ from sandbox.runner import SandboxServers
 from tests.gateways.conftest import SANDBOX_SETTINGS
 
 
+def _charge(client: stripe.StripeClient) -> stripe.PaymentIntent:
+    """The same confirmed charge under the same idempotency key, every time."""
+    return client.v1.payment_intents.create(
+        params={
+            "amount": 1234,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        },
+        options={"idempotency_key": "persist-1"},
+    )
+
+
 def test_a_charge_survives_a_restart_of_the_sandboxes(tmp_path: Path) -> None:
     state_file = tmp_path / "sandbox-state.pickle"
     with SandboxServers(SANDBOX_SETTINGS) as first:
         client = stripe.StripeClient(
             SANDBOX_SETTINGS.stripe_api_key, base_addresses={"api": first.stripe_url}
         )
-        intent = client.v1.payment_intents.create(
-            params={
-                "amount": 1234,
-                "currency": "usd",
-                "payment_method": "pm_card_visa",
-                "confirm": True,
-            },
-            options={"idempotency_key": "persist-1"},
-        )
+        intent = _charge(client)
         apps = first.apps()
     persistence.save(apps, state_file)
 
@@ -37,15 +42,7 @@ def test_a_charge_survives_a_restart_of_the_sandboxes(tmp_path: Path) -> None:
         again = client.v1.payment_intents.retrieve(intent.id)
         assert (again.amount, again.status) == (1234, intent.status)
         # The idempotency store came back too: the same key replays, no second charge.
-        replay = client.v1.payment_intents.create(
-            params={
-                "amount": 1234,
-                "currency": "usd",
-                "payment_method": "pm_card_visa",
-                "confirm": True,
-            },
-            options={"idempotency_key": "persist-1"},
-        )
+        replay = _charge(client)
         assert replay.id == intent.id
         # Locks were recreated, not copied in a held state: the store still takes writes.
         client.v1.payment_intents.create(

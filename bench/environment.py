@@ -247,9 +247,28 @@ def bench_environment(
             say(f"starting {workers} worker process(es)")
             pool.start(workers)
             yield BenchEnvironment(settings, stack, pool)
+        except BaseException:
+            _report_exited_services(stack, pool)
+            raise
         finally:
             pool.stop()
             stack.down()
+
+
+def _report_exited_services(stack: Stack, pool: WorkerPool) -> None:
+    """A failed run says which of its processes died and why (their logs go with the
+    scratch dir)."""
+    running = [*stack.services, *(worker.service for worker in pool.processes)]
+    for service in running:
+        code = service.process.poll()
+        if code is None:
+            continue
+        tail = (
+            service.log_file.read_text(errors="replace")[-2000:]
+            if service.log_file.exists()
+            else ""
+        )
+        print(f"  ! {service.spec.name} exited with code {code}; its log ends:\n{tail}", flush=True)
 
 
 def _quiet(message: str) -> None:

@@ -82,6 +82,12 @@ def start_service(spec: ServiceSpec, log_dir: Path, timeout: float = 60) -> Runn
                 f"{spec.name} was not ready within {timeout:.0f}s (see {log_file})", field=spec.name
             )
         time.sleep(0.2)
+    if process.poll() is not None:  # answered, then died (or another process answered)
+        raise ConfigurationError(
+            f"{spec.name} exited with code {process.returncode} right after starting "
+            f"(see {log_file})",
+            field=spec.name,
+        )
     return running
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import structlog
 
@@ -197,8 +198,22 @@ class Stack:
                     "PAYSAGA_SANDBOX_BRAINTREE_PORT": s.sandbox_braintree_port,
                     "PAYSAGA_SANDBOX_PLAID_PORT": s.sandbox_plaid_port,
                 },
+                ready=self._sandboxes_answer,
             )
         )
+
+    def _sandboxes_answer(self) -> bool:
+        # An open port is not enough: it must be our sandbox answering on each of them.
+        s = self.settings
+        ports = (s.sandbox_stripe_port, s.sandbox_braintree_port, s.sandbox_plaid_port)
+        try:
+            with httpx.Client(timeout=2) as http:
+                return all(
+                    http.get(f"http://127.0.0.1:{port}/__sandbox/stats").status_code == 200
+                    for port in ports
+                )
+        except httpx.HTTPError:
+            return False
 
     def _start_workers(self) -> None:
         self._start(

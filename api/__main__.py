@@ -9,6 +9,7 @@ import uvicorn
 from api.app import create_app
 from config.logging import configure_logging
 from config.settings import load_settings
+from config.temporal import exit_skipping_finalization
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,5 +29,18 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
 if __name__ == "__main__":
-    main()
+    # The app holds a Temporal client: leave without interpreter finalization, as the
+    # workers and the CLI do (see config.temporal.exit_skipping_finalization).
+    try:
+        main()
+        exit_code = 0
+    except SystemExit as exc:  # uvicorn exits this way when it cannot start
+        exit_code = _exit_code(exc)
+    exit_skipping_finalization(exit_code)

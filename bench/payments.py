@@ -35,17 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from activities.logging import LoggingInterceptor
 from bench.baseline import BaselineResult, run_baseline_load
 from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, PlannedPayment, plan_payments, run_payment_load
 from config.logging import configure_logging
 from config.temporal import connect_client
-from domain.names import PAYMENTS_TASK_QUEUE
 from domain.payloads import DEFAULT_ROUTING, Routing
-from workers.registry import BENCH_WORKFLOWS, WORKFLOWS
+from workers.build import build_workers
+from workers.deps import Dependencies
 
 REMOTE_LEDGER = Routing(local_ledger=False)
 GATEWAY_RATES = {"PAYSAGA_WORKER_STRIPE_RATE": "500", "PAYSAGA_WORKER_BRAINTREE_RATE": "500"}
@@ -145,16 +143,16 @@ async def measure(
             env, temporal, count, rate, refund_share, baseline, routing, eager_start, say
         )
     # Eager start needs a workflow worker on the very Client that starts the workflow.
-    worker = Worker(
-        temporal,
-        task_queue=PAYMENTS_TASK_QUEUE,
-        workflows=WORKFLOWS + BENCH_WORKFLOWS,
-        interceptors=[LoggingInterceptor()],
-    )
-    async with worker:
-        return await _measure(
-            env, temporal, count, rate, refund_share, baseline, routing, eager_start, say
-        )
+    # It is a payments worker like any other, so it hosts the ledger postings too.
+    deps = await Dependencies.open(env.settings, gateways=False, ledger=True)
+    try:
+        [worker] = build_workers(temporal, env.settings, ["payments"], deps)
+        async with worker:
+            return await _measure(
+                env, temporal, count, rate, refund_share, baseline, routing, eager_start, say
+            )
+    finally:
+        await deps.close()
 
 
 async def _measure(

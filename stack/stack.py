@@ -207,7 +207,7 @@ class Stack:
         s = self.settings
         ports = (s.sandbox_stripe_port, s.sandbox_braintree_port, s.sandbox_plaid_port)
         try:
-            with httpx.Client(timeout=2) as http:
+            with httpx.Client(timeout=2, trust_env=False) as http:  # loopback: no proxy
                 return all(
                     http.get(f"http://127.0.0.1:{port}/__sandbox/stats").status_code == 200
                     for port in ports

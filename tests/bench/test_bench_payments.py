@@ -15,7 +15,9 @@ from bench import payments, scale
 
 def test_payments_against_baseline(tmp_path: Path) -> None:
     out = tmp_path / "payments.json"
-    figures = payments.main(["--count", "20", "--shards", "1", "--json", str(out)])
+    # eager_start also runs the in-process payments worker (it must host the ledger).
+    args = ["--count", "20", "--shards", "1", "--tune", "eager_start", "--tune-count", "10"]
+    figures = payments.main([*args, "--json", str(out)])
 
     assert figures["lost"] == []  # every payment reached its terminal state
     pay, base, after = figures["payments"], figures["baseline"], figures["baseline_after"]
@@ -32,6 +34,11 @@ def test_payments_against_baseline(tmp_path: Path) -> None:
     assert figures["ratio"] == round(pay["per_s"] / mean_base, 3)
     assert figures["peak_worker_rss_mb"] > 0
     assert json.loads(out.read_text())["ratio"] == figures["ratio"]
+    assert set(figures["tunings"]) == {"default", "eager_start"}
+    for tuned in figures["tunings"].values():
+        assert tuned["lost"] == []
+        assert tuned["payments"]["completed"] == 10
+        assert tuned["retries"] == 0  # no failed workflow tasks (e.g. unregistered activities)
 
 
 def test_scale_with_one_and_two_workers(tmp_path: Path) -> None:

@@ -119,6 +119,7 @@ def plot(cells: list[dict[str, Any]], path: Path) -> bool:
     right.set(xlabel="worker processes", ylabel="MB", title="Worker memory per in-flight payment")
     for ax in (left, right):
         ax.set_xticks(sorted({c["workers"] for c in cells}))
+        ax.set_ylim(bottom=0)  # a flat line must look flat, not like a trend
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"paysaga bench.scale on {os.cpu_count()} cores")

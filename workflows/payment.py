@@ -72,6 +72,7 @@ _LOOKUP_ROUNDS = 3  # outcome-unknown resolutions before giving up on one attemp
 # Runs from this patch on skip the upserts of values the client set at start (two history
 # events and two visibility writes per payment); older histories replay without it.
 _SEED_SEARCH_PATCH = "seed-search-attributes-from-start"
+_LOOKUP_BEFORE_FAILOVER_PATCH = "lookup-before-failover"
 
 
 def _rejected(exc: PaysagaError) -> ApplicationError:
@@ -337,7 +338,10 @@ class PaymentWorkflow:
                     self._step("lookup", f"found {found.reference} {found.state}")
                     result = found
                 elif failure.failover or failure.type in ("Unavailable", "RateLimited"):
-                    raise _FailOver(failure) from exc
+                    found = await self._charged_despite(failure, gateway)
+                    if found is None:
+                        raise _FailOver(failure) from exc
+                    result = found
                 else:
                     raise PaymentFailure(failure.reason()) from exc
             if result.state == "failed":
@@ -348,6 +352,22 @@ class PaymentWorkflow:
             self._step("authorized", f"{result.reference} {result.state}")
             return result
         raise PaymentFailure("outcome unknown: the gateway never confirmed the authorization")
+
+    async def _charged_despite(self, failure: Failure, gateway: str) -> GatewayResult | None:
+        """The payment at the gateway after a call that failed as unavailable, if any.
+
+        The activity's last attempt decides the failure's type, but an earlier attempt
+        may have timed out after the gateway processed it (and a 5xx itself does not
+        prove nothing happened). Failing over or failing then would leave the customer
+        charged with no payment of ours behind it, so we ask the gateway first.
+        """
+        if not workflow.patched(_LOOKUP_BEFORE_FAILOVER_PATCH):
+            return None
+        found = await self._lookup(gateway)
+        if found is None or found.state in ("failed", "canceled"):
+            return None
+        self._step("lookup", f"found {found.reference} {found.state} after {failure.type}")
+        return found
 
     async def _lookup(self, gateway: str) -> GatewayResult | None:
         found = await calls.lookup(

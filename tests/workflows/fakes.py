@@ -54,6 +54,7 @@ class LedgerEntry:
 class FakeWorld:
     # Outcome of each authorize call in order; the last one repeats.
     # ok | soft | hard | unknown_done | unknown_lost | requires_action | unavailable | slow
+    # | unavailable_done (the gateway charged, then the call still failed as unavailable)
     authorize_script: list[str] = field(default_factory=lambda: ["ok"])
     gateways: tuple[str, ...] = ("stripe", "braintree")
     calls: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
@@ -135,6 +136,10 @@ class FakeWorld:
         if outcome == "unknown_done":
             raise ApplicationError(
                 "timed out after send", type="OutcomeUnknown", non_retryable=True
+            )
+        if outcome == "unavailable_done":
+            raise ApplicationError(
+                "gateway down", None, False, True, type="Unavailable", non_retryable=True
             )
         return result
 

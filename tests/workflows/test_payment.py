@@ -229,6 +229,24 @@ async def test_failover_to_second_gateway(env: WorkflowEnvironment, task_queue: 
     assert sorted(e.state for e in holds) == ["posted", "voided"]
 
 
+async def test_unavailable_after_the_gateway_charged_is_not_a_failover(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """An attempt timed out after the gateway charged and the last retry got a 5xx: the
+    failure says unavailable, but the customer is charged. Failing over charged them a
+    second time; failing left the charge without a payment (found by bench.chaos)."""
+    world = FakeWorld(authorize_script=["unavailable_done", "ok"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.CAPTURED and result.gateway == "stripe"
+    assert len(world.calls["authorize"]) == 1  # no second gateway was asked
+    assert world.net_posted(handle.id) == 1000
+    assert "lookup" in [step.name for step in result.steps]
+
+
 async def test_capture_later_partial(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual", options=SHORT)

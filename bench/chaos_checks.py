@@ -188,7 +188,12 @@ def check_payments(
             findings.fail(f"{pid}: double charge ({gateway.captured_charges} captured charges)")
         if booked.captures > 1:
             findings.fail(f"{pid}: capture booked {booked.captures} times")
-        if status == PaymentStatus.FAILED and (gateway.captured_charges or booked.captures):
+        # A failed payment may have been charged only if the charge was refunded in full
+        # (the compensation for a capture that could not be voided) on both sides.
+        if status == PaymentStatus.FAILED and (
+            gateway.captured_minor != gateway.refunded_minor
+            or booked.captured_minor != booked.refunded_minor
+        ):
             findings.fail(
                 f"{pid}: failed but charged (gateway {gateway.captured_minor}, "
                 f"ledger {booked.captured_minor})"

@@ -73,6 +73,7 @@ _LOOKUP_ROUNDS = 3  # outcome-unknown resolutions before giving up on one attemp
 # events and two visibility writes per payment); older histories replay without it.
 _SEED_SEARCH_PATCH = "seed-search-attributes-from-start"
 _LOOKUP_BEFORE_FAILOVER_PATCH = "lookup-before-failover"
+_REFUND_CAPTURED_PATCH = "refund-captured-charge-on-compensation"
 
 
 def _rejected(exc: PaysagaError) -> ApplicationError:
@@ -567,16 +568,71 @@ class PaymentWorkflow:
             if found is None or found.state in ("failed", "canceled"):
                 return
             reference = found.reference
-        await calls.cancel(
-            self._request.routing,
-            GatewayCancelInput(
-                gateway=view.gateway,
-                idempotency_key=gateway_idempotency_key(self._payment_id, "cancel"),
-                reference=reference,
-            ),
-            compensating=True,
-        )
+        try:
+            await calls.cancel(
+                self._request.routing,
+                GatewayCancelInput(
+                    gateway=view.gateway,
+                    idempotency_key=gateway_idempotency_key(self._payment_id, "cancel"),
+                    reference=reference,
+                ),
+                compensating=True,
+            )
+        except ActivityError as exc:
+            # Refused: the gateway captured (or settled) the charge, which can no longer
+            # be voided; only a refund gives the money back.
+            if classify(exc).type != "InvalidRequest" or not workflow.patched(
+                _REFUND_CAPTURED_PATCH
+            ):
+                raise
+            found = await self._lookup(view.gateway)
+            if found is None or found.state not in ("captured", "settled"):
+                raise
+            await self._refund_captured(found)
+            return
         self._step("authorization_voided", reference)
+
+    async def _refund_captured(self, found: GatewayResult) -> None:
+        """Book a charge the gateway took although the payment failed, and refund it.
+
+        The ledger must show what the gateway did (capture, then refund), or
+        reconciliation finds a settled charge that is missing in the ledger.
+        """
+        amount = found.captured_minor or found.amount_minor
+        self._update(reference=found.reference)
+        if self.view.hold_entry_id is not None:
+            await self._post_capture(amount)
+            self._update(hold_entry_id=None)  # posted: void_hold has nothing left to undo
+        refunded = await calls.refund(
+            self._request.routing,
+            GatewayRefundInput(
+                gateway=found.gateway,
+                idempotency_key=gateway_idempotency_key(self._payment_id, "compensate-refund"),
+                reference=found.reference,
+                amount_minor=amount,
+            ),
+        )
+        view = self.view
+        entry = await calls.ledger_reverse(
+            self._request.routing,
+            LedgerReversalInput(
+                payment_id=self._payment_id,
+                idempotency_key=gateway_idempotency_key(self._payment_id, "compensate-refund"),
+                merchant_id=self._request.merchant_id,
+                gateway=found.gateway,
+                gateway_reference=found.reference,
+                amount_minor=amount,
+                currency=view.currency,
+                reason="refund",
+                refund_reference=refunded.reference,
+                entry_id=view.capture_entry_id,
+            ),
+        )
+        record = RefundRecord(
+            "compensation", amount, refunded.reference, refunded.status, workflow.now()
+        )
+        self._update(refunded_minor=amount, refunds=(*view.refunds, record))
+        self._step("captured_charge_refunded", f"{amount} {refunded.reference} {entry.entry_id}")
 
     def _cancel_reason(self) -> str:
         if self._cancel_request is not None:

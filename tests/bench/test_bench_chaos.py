@@ -57,17 +57,28 @@ def _plan(index: int, refund: bool = False) -> PlannedPayment:
 
 
 def test_checks_catch_double_charge_missing_charge_and_book_mismatch() -> None:
-    plans = [_plan(0), _plan(1), _plan(2, refund=True), _plan(3)]
-    statuses = {"p0": "settled", "p1": "captured", "p2": "refunded", "p3": "authorizing"}
+    plans = [_plan(0), _plan(1), _plan(2, refund=True), _plan(3), _plan(4), _plan(5)]
+    statuses = {
+        "p0": "settled",
+        "p1": "captured",
+        "p2": "refunded",
+        "p3": "authorizing",
+        "p4": "failed",
+        "p5": "failed",
+    }
     holdings = {
         "p0": Holding(captured_charges=2, captured_minor=2000),  # double charge
         "p2": Holding(captured_charges=1, captured_minor=1000, refunded_minor=1000),
+        "p4": Holding(captured_charges=1, captured_minor=1000),  # failed, money kept
+        "p5": Holding(captured_charges=1, captured_minor=1000, refunded_minor=1000),
         "stray": Holding(captured_charges=1, captured_minor=5),
     }
     books = {
         "p0": Books(captures=1, captured_minor=1000),
         "p1": Books(captures=1, captured_minor=1000),  # booked, never charged
         "p2": Books(captures=1, captured_minor=1000, refunded_minor=0),  # refund not booked
+        # failed, but the charge was captured and refunded in full, and booked so: fine
+        "p5": Books(captures=1, captured_minor=1000, refunded_minor=1000),
     }
     findings = Findings()
     check_payments(findings, plans, statuses, holdings, books)
@@ -78,5 +89,7 @@ def test_checks_catch_double_charge_missing_charge_and_book_mismatch() -> None:
     assert "p2: gateway captured/refunded 1000/1000, ledger 1000/0" in text
     assert "p3: not terminal (status authorizing)" in text
     assert "stray: charged at a gateway but not a payment of this run" in text
-    assert "the sandboxes hold 4 charges, the ledger 3 captured payments" in text
+    assert "p4: failed but charged (gateway 1000, ledger 0)" in text
+    assert not [v for v in findings.violations if v.startswith("p5")]
+    assert "the sandboxes hold 6 charges, the ledger 4 captured payments" in text
     assert findings.figures["statuses"][PaymentStatus.SETTLED] == 1

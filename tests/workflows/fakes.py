@@ -68,6 +68,7 @@ class FakeWorld:
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
     refuse_hold: bool = False  # the ledger refuses the hold for good (e.g. unknown account)
+    lookup_failures: int = 0  # the first lookups fail for good (gateway unreachable)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -158,6 +159,12 @@ class FakeWorld:
     async def cancel(self, request: GatewayCancelInput) -> GatewayResult:
         self.calls["cancel"].append(request)
         payment = self._by_reference(request.reference)
+        if payment.state in ("captured", "settled"):  # like the gateways: refund it instead
+            raise ApplicationError(
+                f"cannot cancel a {payment.state} payment",
+                type="InvalidRequest",
+                non_retryable=True,
+            )
         result = GatewayResult(**{**payment.__dict__, "state": "canceled"})
         self.payments[payment.payment_id] = result
         return result
@@ -188,6 +195,8 @@ class FakeWorld:
     @activity.defn(name=names.LOOKUP)
     async def lookup(self, request: GatewayLookupInput) -> LookupResult:
         self.calls["lookup"].append(request)
+        if len(self.calls["lookup"]) <= self.lookup_failures:
+            raise ApplicationError("gateway unreachable", type="Unavailable", non_retryable=True)
         payment = self.payments.get(request.payment_id)
         return LookupResult(found=payment is not None, payment=payment)
 
@@ -220,7 +229,10 @@ class FakeWorld:
     @activity.defn(name=names.LEDGER_VOID)
     async def void(self, request: LedgerVoidInput) -> None:
         self.calls["void"].append(request)
-        self.entries[request.entry_id].state = "voided"
+        entry = self.entries[request.entry_id]
+        if entry.state == "posted":  # like the real ledger: a posted hold stays posted
+            raise ApplicationError("entry is posted", type="AlreadyPosted", non_retryable=True)
+        entry.state = "voided"
 
     @activity.defn(name=names.LEDGER_CAPTURE)
     async def ledger_capture(self, request: LedgerCaptureInput) -> LedgerEntryRef:

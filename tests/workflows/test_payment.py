@@ -247,6 +247,29 @@ async def test_unavailable_after_the_gateway_charged_is_not_a_failover(
     assert "lookup" in [step.name for step in result.steps]
 
 
+async def test_a_captured_charge_of_a_failed_payment_is_booked_and_refunded(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The gateway captured the charge, but the payment fails (here: the lookup that
+    would have found the charge failed too). A captured charge cannot be voided, so the
+    compensation books the capture and refunds it, and the books match the gateway."""
+    world = FakeWorld(
+        authorize_script=["unavailable_done"], lookup_failures=1, gateways=("stripe",)
+    )
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.FAILED
+    assert [r.idempotency_key for r in world.calls["refund"]] == [f"{handle.id}:compensate-refund"]
+    assert result.captured_minor == result.refunded_minor == 1000
+    assert world.net_posted(handle.id) == 0  # captured, then reversed
+    assert [e.state for e in world.entries.values() if e.kind == "hold"] == ["posted"]
+    assert world.calls["void"] == []  # nothing left pending to void
+    assert "captured_charge_refunded" in [step.name for step in result.steps]
+
+
 async def test_capture_later_partial(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual", options=SHORT)

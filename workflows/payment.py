@@ -222,6 +222,10 @@ class PaymentWorkflow:
                     self._step("failover", f"{gateway}: {exc.failure.reason()}")
                     await saga.compensate()
                     saga = Saga()
+                    if self.view.capture_entry_id is not None:
+                        # The first gateway's charge was captured and refunded (its
+                        # refund stays listed); the next gateway's charge starts afresh.
+                        self._update(captured_minor=0, refunded_minor=0, capture_entry_id=None)
             assert result is not None
             await self._after_authorization(result, saga)
             saga.clear()
@@ -600,8 +604,8 @@ class PaymentWorkflow:
         """
         amount = found.captured_minor or found.amount_minor
         self._update(reference=found.reference)
-        if self.view.hold_entry_id is not None:
-            await self._post_capture(amount)
+        if self.view.capture_entry_id is None:
+            await self._post_capture(amount)  # posts the hold (a direct charge without one)
             self._update(hold_entry_id=None)  # posted: void_hold has nothing left to undo
         refunded = await calls.refund(
             self._request.routing,

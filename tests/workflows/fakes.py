@@ -69,6 +69,7 @@ class FakeWorld:
     on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
     refuse_hold: bool = False  # the ledger refuses the hold for good (e.g. unknown account)
     lookup_failures: int = 0  # the first lookups fail for good (gateway unreachable)
+    lookup_misses: int = 0  # then this many find nothing (the gateway's search lags)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -197,6 +198,8 @@ class FakeWorld:
         self.calls["lookup"].append(request)
         if len(self.calls["lookup"]) <= self.lookup_failures:
             raise ApplicationError("gateway unreachable", type="Unavailable", non_retryable=True)
+        if len(self.calls["lookup"]) <= self.lookup_failures + self.lookup_misses:
+            return LookupResult(found=False, payment=None)
         payment = self.payments.get(request.payment_id)
         return LookupResult(found=payment is not None, payment=payment)
 

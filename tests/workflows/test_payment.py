@@ -270,6 +270,31 @@ async def test_a_captured_charge_of_a_failed_payment_is_booked_and_refunded(
     assert "captured_charge_refunded" in [step.name for step in result.steps]
 
 
+async def test_failover_after_refunding_the_first_gateways_charge(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The first gateway charged but its search did not show it yet, so the payment
+    failed over; the compensation then found the capture and refunded it. The second
+    gateway's charge is the payment's, and stays refundable in full."""
+    world = FakeWorld(authorize_script=["unavailable_done", "ok"], lookup_misses=1)
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        view = await wait_status(handle, PaymentStatus.CAPTURED)
+        assert view.gateway == "braintree"
+        assert (view.captured_minor, view.refunded_minor) == (1000, 0)
+        assert [r.request_id for r in view.refunds] == ["compensation"]
+        assert world.net_posted(handle.id) == 1000  # stripe: +1000 -1000, braintree: +1000
+        outcome = await handle.execute_update(
+            PaymentWorkflow.refund, RefundRequest("r1", 1000, "USD")
+        )
+        result = await handle.result()
+    assert outcome.refunded_total_minor == 1000 and result.status == PaymentStatus.REFUNDED
+    assert [r.reference for r in world.calls["refund"]] == ["ref-1-stripe", "ref-2-braintree"]
+    assert world.net_posted(handle.id) == 0
+
+
 async def test_capture_later_partial(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual", options=SHORT)

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         GatewayRefundResult,
         GatewayResult,
         LedgerCaptureInput,
+        LedgerEntryRef,
         LedgerHoldInput,
         LedgerReversalInput,
         LedgerVoidInput,
@@ -487,6 +488,31 @@ class PaymentWorkflow:
         self._update(captured_minor=amount_minor, capture_entry_id=entry.entry_id)
         self._step("ledger_capture", entry.entry_id)
 
+    async def _reverse_capture(
+        self, step: str, amount_minor: int, reason: str, *, refund_reference: str | None = None
+    ) -> LedgerEntryRef:
+        """Reverse (part of) the captured charge in the ledger: a refund or an ACH return.
+
+        `step` names it in the idempotency key, so a retried step reverses once.
+        """
+        view = self.view
+        assert view.gateway is not None and view.reference is not None
+        return await calls.ledger_reverse(
+            self._request.routing,
+            LedgerReversalInput(
+                payment_id=self._payment_id,
+                idempotency_key=gateway_idempotency_key(self._payment_id, step),
+                merchant_id=self._request.merchant_id,
+                gateway=view.gateway,
+                gateway_reference=view.reference,
+                amount_minor=amount_minor,
+                currency=view.currency,
+                reason=reason,
+                refund_reference=refund_reference,
+                entry_id=view.capture_entry_id,
+            ),
+        )
+
     async def _await_ach_settlement(self) -> None:
         self._set_status(PaymentStatus.PROCESSING)
         wait = policies.ach_settlement_wait(self._request.options)
@@ -523,23 +549,9 @@ class PaymentWorkflow:
     async def _apply_ach_return(self, return_code: str, source: str) -> None:
         async with self._lock:
             view = self.view
-            assert view.gateway is not None and view.reference is not None
             remaining = view.captured_minor - view.refunded_minor
             if remaining > 0:
-                entry = await calls.ledger_reverse(
-                    self._request.routing,
-                    LedgerReversalInput(
-                        payment_id=self._payment_id,
-                        idempotency_key=gateway_idempotency_key(self._payment_id, "ach-return"),
-                        merchant_id=self._request.merchant_id,
-                        gateway=view.gateway,
-                        gateway_reference=view.reference,
-                        amount_minor=remaining,
-                        currency=view.currency,
-                        reason="ach_return",
-                        entry_id=view.capture_entry_id,
-                    ),
-                )
+                entry = await self._reverse_capture("ach-return", remaining, "ach_return")
                 self._step("ledger_reversal", f"{entry.entry_id} ach return {return_code}")
             self._set_status(
                 PaymentStatus.RETURNED, last_error=f"ach_return: {return_code} ({source})"
@@ -616,22 +628,10 @@ class PaymentWorkflow:
                 amount_minor=amount,
             ),
         )
-        view = self.view
-        entry = await calls.ledger_reverse(
-            self._request.routing,
-            LedgerReversalInput(
-                payment_id=self._payment_id,
-                idempotency_key=gateway_idempotency_key(self._payment_id, "compensate-refund"),
-                merchant_id=self._request.merchant_id,
-                gateway=found.gateway,
-                gateway_reference=found.reference,
-                amount_minor=amount,
-                currency=view.currency,
-                reason="refund",
-                refund_reference=refunded.reference,
-                entry_id=view.capture_entry_id,
-            ),
+        entry = await self._reverse_capture(
+            "compensate-refund", amount, "refund", refund_reference=refunded.reference
         )
+        view = self.view
         record = RefundRecord(
             "compensation", amount, refunded.reference, refunded.status, workflow.now()
         )
@@ -770,20 +770,8 @@ class PaymentWorkflow:
                 amount_minor=request.amount_minor,
             )
         )
-        entry = await calls.ledger_reverse(
-            self._request.routing,
-            LedgerReversalInput(
-                payment_id=self._payment_id,
-                idempotency_key=gateway_idempotency_key(self._payment_id, step),
-                merchant_id=self._request.merchant_id,
-                gateway=view.gateway,
-                gateway_reference=view.reference,
-                amount_minor=request.amount_minor,
-                currency=view.currency,
-                reason="refund",
-                refund_reference=refunded.reference,
-                entry_id=view.capture_entry_id,
-            ),
+        entry = await self._reverse_capture(
+            step, request.amount_minor, "refund", refund_reference=refunded.reference
         )
         view = self.view
         total = view.refunded_minor + request.amount_minor

@@ -5,20 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
 COPY pyproject.toml README.md alembic.ini ./
-COPY domain domain
+COPY paysaga paysaga
 COPY workflows workflows
 COPY activities activities
-COPY gateways gateways
 COPY ledger ledger
 COPY workers workers
-COPY api api
-COPY client client
-COPY sandbox sandbox
-COPY cli cli
-COPY security security
-COPY bench bench
-COPY stack stack
-COPY config config
 RUN pip install . && useradd --system --uid 10001 paysaga
 USER paysaga
 

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import PaysagaError
-from gateways.errors import Declined, GatewayError, RetryableGatewayError
-from gateways.router import should_fail_over
 from ledger.errors import LedgerError, ShardUnavailable
+from paysaga.domain.errors import PaysagaError
+from paysaga.gateways.errors import Declined, GatewayError, RetryableGatewayError
+from paysaga.gateways.router import should_fail_over
 
 
 def gateway_application_error(exc: GatewayError) -> ApplicationError:

@@ -16,8 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import translated
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
     GatewayCaptureInput,
@@ -32,9 +32,9 @@ from domain.payloads import (
     SettledBatch,
     SettledItem,
 )
-from gateways.base import CardGateway
-from gateways.router import GatewayRouter
-from gateways.types import AuthorizeRequest, GatewayPayment, SettledTransaction
+from paysaga.gateways.base import CardGateway
+from paysaga.gateways.router import GatewayRouter
+from paysaga.gateways.types import AuthorizeRequest, GatewayPayment, SettledTransaction
 
 log = structlog.get_logger()
 T = TypeVar("T")

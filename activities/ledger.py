@@ -15,8 +15,11 @@ from temporalio import activity
 from activities import chart
 from activities.chart import AccountDef, Chart
 from activities.errors import translated
-from domain import activity_names as names
-from domain.payloads import (
+from ledger.errors import AlreadyVoided
+from ledger.service import Ledger
+from ledger.types import CrossShardTransfer, EntryRequest, EntryResult, Leg
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     LedgerCaptureInput,
     LedgerEntryRef,
     LedgerHoldInput,
@@ -26,9 +29,6 @@ from domain.payloads import (
     OpenAccountsResult,
     TransferLegInput,
 )
-from ledger.errors import AlreadyVoided
-from ledger.service import Ledger
-from ledger.types import CrossShardTransfer, EntryRequest, EntryResult, Leg
 
 log = structlog.get_logger()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from domain.activity_names import BENCH_NOOP
+from paysaga.domain.activity_names import BENCH_NOOP
 
 
 @activity.defn(name=BENCH_NOOP)

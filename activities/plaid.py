@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import translated
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     BankAccountInput,
     BankAccountResult,
     BankVerification,
@@ -27,9 +27,9 @@ from domain.payloads import (
     ReminderInput,
     VerifyInput,
 )
-from gateways.plaid_client import PlaidClient
-from gateways.stripe_gateway import StripeGateway
-from security.secret_store import SecretKind, SecretStore
+from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.security.secret_store import SecretKind, SecretStore
 
 log = structlog.get_logger()
 T = TypeVar("T")

@@ -22,8 +22,11 @@ from temporalio import activity
 from activities import chart
 from activities.chart import Chart
 from activities.errors import translated
-from domain import activity_names as names
-from domain.payloads import (
+from ledger.service import Ledger
+from ledger.shards import parse_entry_ref
+from ledger.types import EntryRequest, Leg, StoredEntry
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     LedgerItem,
     MatchInput,
     MatchResult,
@@ -31,10 +34,7 @@ from domain.payloads import (
     PostSettlementResult,
     ReconciliationReport,
 )
-from domain.reconcile import match_settlements
-from ledger.service import Ledger
-from ledger.shards import parse_entry_ref
-from ledger.types import EntryRequest, Leg, StoredEntry
+from paysaga.domain.reconcile import match_settlements
 
 log = structlog.get_logger()
 

@@ -29,11 +29,11 @@ from bench import chaos_checks as checks
 from bench.chaos_monkey import ChaosLog, GatewayFaults, configure_faults, plan_events, run_chaos
 from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, run_payment_load
-from client.client import PaysagaClient
-from config.logging import configure_logging
-from config.settings import Settings
-from config.temporal import connect_client
-from domain.payloads import ReconciliationReport
+from paysaga.client.client import PaysagaClient
+from paysaga.config.logging import configure_logging
+from paysaga.config.settings import Settings
+from paysaga.config.temporal import connect_client
+from paysaga.domain.payloads import ReconciliationReport
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ import httpx
 import psycopg
 
 from bench.load import PlannedPayment
-from client.client import PaysagaClient
-from config.settings import Settings
-from domain.payloads import ReconciliationReport
-from domain.status import PaymentStatus
+from paysaga.client.client import PaysagaClient
+from paysaga.config.settings import Settings
+from paysaga.domain.payloads import ReconciliationReport
+from paysaga.domain.status import PaymentStatus
 
 CHARGED = frozenset({PaymentStatus.CAPTURED, PaymentStatus.SETTLED})
 # Where the benchmark leaves a payment: charged (refunded for the refund share) or failed.
@@ -151,7 +151,7 @@ async def ledger_verify() -> tuple[bool, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cli",
+        "paysaga.cli",
         "ledger",
         "verify",
         stdout=asyncio.subprocess.PIPE,

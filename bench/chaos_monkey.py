@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from bench.environment import BenchEnvironment
-from config.settings import Settings
+from paysaga.config.settings import Settings
 
 # The gateways' SDK read timeout is 10 s (gateways/*_gateway.py): a withheld response
 # must hang longer, so the client sees a timeout after the charge was made.

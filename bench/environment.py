@@ -18,11 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.settings import Settings, load_settings
-from stack.ports import PORT_SETTINGS, free_port
-from stack.processes import RunningService, ServiceSpec, start_service, stop_process_group
-from stack.stack import Stack
-from stack.temporal import DEFAULT_SQLITE_PRAGMAS
+from paysaga.config.settings import Settings, load_settings
+from paysaga.stack.ports import PORT_SETTINGS, free_port
+from paysaga.stack.processes import RunningService, ServiceSpec, start_service, stop_process_group
+from paysaga.stack.stack import Stack
+from paysaga.stack.temporal import DEFAULT_SQLITE_PRAGMAS
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

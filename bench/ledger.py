@@ -45,8 +45,8 @@ from bench.ledger_pgbench import (
 from ledger import AccountFlags, EntryRequest, Leg
 from ledger.migrate import upgrade
 from ledger.service import Ledger
-from stack.ports import free_port
-from stack.postgres import EmbeddedPostgres
+from paysaga.stack.ports import free_port
+from paysaga.stack.postgres import EmbeddedPostgres
 
 BATCH_SIZES = (1, 10, 100, 1000)
 

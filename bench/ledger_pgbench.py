@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.binaries import postgres_bin_dir
+from paysaga.stack.binaries import postgres_bin_dir
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from datetime import datetime
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from client.client import PaysagaClient
-from client.ids import payment_id_for
-from config.settings import Settings
-from domain.payloads import PaymentOptions, Routing
-from domain.status import PaymentStatus
-from sandbox import testdata
+from paysaga.client.client import PaysagaClient
+from paysaga.client.ids import payment_id_for
+from paysaga.config.settings import Settings
+from paysaga.domain.payloads import PaymentOptions, Routing
+from paysaga.domain.status import PaymentStatus
+from paysaga.sandbox import testdata
 
 GATEWAYS = ("stripe", "braintree")
 METHODS = {"stripe": testdata.STRIPE_PM_SUCCESS, "braintree": testdata.BRAINTREE_NONCE_SUCCESS}
@@ -145,8 +145,8 @@ def plan_payments(count: int, refund_share: float, run_id: str) -> list[PlannedP
 
 
 async def create_merchant(settings: Settings, name: str) -> str:
-    from client.control.db import control_engine
-    from client.control.merchants import MerchantStore
+    from paysaga.client.control.db import control_engine
+    from paysaga.client.control.merchants import MerchantStore
 
     engine = control_engine(settings.shard_urls()[0])
     try:

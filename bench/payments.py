@@ -39,9 +39,9 @@ from temporalio.client import Client
 from bench.baseline import BaselineResult, run_baseline_load
 from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, PlannedPayment, plan_payments, run_payment_load
-from config.logging import configure_logging
-from config.temporal import connect_client
-from domain.payloads import DEFAULT_ROUTING, Routing
+from paysaga.config.logging import configure_logging
+from paysaga.config.temporal import connect_client
+from paysaga.domain.payloads import DEFAULT_ROUTING, Routing
 from workers.build import build_workers
 from workers.deps import Dependencies
 

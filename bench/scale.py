@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.environment import bench_environment
 from bench.payments import GATEWAY_RATES, BenchFigures, measure
-from config.logging import configure_logging
+from paysaga.config.logging import configure_logging
 
 DEFAULT_PLOT = Path("docs/bench/scale.png")
 

@@ -6,7 +6,7 @@ detail; `from_sql_error` turns that into the matching class below.
 
 from __future__ import annotations
 
-from domain.errors import Conflict, InvalidAmount, NotFound, PaysagaError, ValidationError
+from paysaga.domain.errors import Conflict, InvalidAmount, NotFound, PaysagaError, ValidationError
 
 # The SQLSTATE our functions raise; the message is one of the codes below.
 LEDGER_SQLSTATE = "LG000"

@@ -14,8 +14,8 @@ import structlog
 from alembic import command
 from alembic.config import Config
 
-from domain.errors import ConfigurationError
 from ledger.dsn import libpq_dsn, redact
+from paysaga.domain.errors import ConfigurationError
 
 log = structlog.get_logger()
 

@@ -13,10 +13,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from domain.errors import InvalidAmount, UnknownCurrency
-from domain.money import validate_amount, validate_currency
 from ledger.errors import InvalidEntry, LedgerInvalidAmount, UnbalancedEntry
 from ledger.types import AccountSpec, EntryRequest, Leg
+from paysaga.domain.errors import InvalidAmount, UnknownCurrency
+from paysaga.domain.money import validate_amount, validate_currency
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-]+)*$")
 ACCOUNT_ID_MAX = 200

@@ -15,9 +15,9 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from domain.errors import ConfigurationError
 from ledger.dsn import libpq_dsn, redact
 from ledger.errors import ShardUnavailable, UnknownAccount, UnknownEntry
+from paysaga.domain.errors import ConfigurationError
 
 DIRECTORY_SHARD = 0
 

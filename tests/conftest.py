@@ -10,11 +10,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from config.logging import configure_logging
-from stack.binaries import temporal_test_server
-from stack.ports import free_port
-from stack.postgres import EmbeddedPostgres
-from stack.temporal import TemporalDevServer
+from paysaga.config.logging import configure_logging
+from paysaga.stack.binaries import temporal_test_server
+from paysaga.stack.ports import free_port
+from paysaga.stack.postgres import EmbeddedPostgres
+from paysaga.stack.temporal import TemporalDevServer
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,10 @@ import sys
 
 import structlog
 
-from config.logging import configure_logging
-from config.settings import get_settings
-from config.temporal import connect_client, exit_skipping_finalization
-from domain.errors import ConfigurationError
+from paysaga.config.logging import configure_logging
+from paysaga.config.settings import get_settings
+from paysaga.config.temporal import connect_client, exit_skipping_finalization
+from paysaga.domain.errors import ConfigurationError
 from workers.build import build_workers, parse_queues
 from workers.deps import Dependencies
 from workers.settings import WorkerSettings

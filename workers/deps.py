@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from config.settings import Settings
-from gateways.base import CardGateway
-from gateways.braintree_gateway import BraintreeGateway
-from gateways.plaid_client import PlaidClient
-from gateways.stripe_gateway import StripeGateway
 from ledger.service import Ledger
-from security.keyring import Keyring
-from security.secret_store import SecretStore
+from paysaga.config.settings import Settings
+from paysaga.gateways.base import CardGateway
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.security.keyring import Keyring
+from paysaga.security.secret_store import SecretStore
 
 
 @dataclass

@@ -35,5 +35,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     code is still checked by the replay tests. `domain` must come along so the payload
     converter finds the request types' modules inside the sandbox.
     """
-    restrictions = SandboxRestrictions.default.with_passthrough_modules("workflows", "domain")
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "workflows", "paysaga.domain"
+    )
     return SandboxedWorkflowRunner(restrictions=restrictions)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.activity_names import BENCH_NOOP
+    from paysaga.domain.activity_names import BENCH_NOOP
     from workflows import policies
 
 

@@ -14,8 +14,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, RetryState
 
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     BankAccountInput,
     BankAccountResult,
     BankVerification,

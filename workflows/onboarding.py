@@ -15,8 +15,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.errors import PaysagaError
-    from domain.payloads import (
+    from paysaga.domain.errors import PaysagaError
+    from paysaga.domain.payloads import (
         BankAccountInput,
         ExchangeInput,
         LinkTokenInput,
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         names_match,
     )
-    from domain.status import OnboardingStatus
+    from paysaga.domain.status import OnboardingStatus
     from workflows import calls, policies
     from workflows.failures import classify
     from workflows.search import CUSTOMER_ID, LAST_ERROR, PAYMENT_STATUS, SearchAttributes

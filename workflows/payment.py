@@ -22,9 +22,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.errors import PaysagaError
-    from domain.names import gateway_idempotency_key
-    from domain.payloads import (
+    from paysaga.domain.errors import PaysagaError
+    from paysaga.domain.names import gateway_idempotency_key
+    from paysaga.domain.payloads import (
         CancelRequest,
         CaptureRequest,
         EventKind,
@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         check_capture,
         check_refund,
     )
-    from domain.status import PaymentStatus, is_final, may_advance
+    from paysaga.domain.status import PaymentStatus, is_final, may_advance
     from workflows import calls, policies
     from workflows.failures import Failure, PaymentFailure, classify
     from workflows.saga import Saga

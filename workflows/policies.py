@@ -12,7 +12,7 @@ from typing import Final
 
 from temporalio.common import RetryPolicy
 
-from domain.payloads import OnboardingOptions, PaymentOptions
+from paysaga.domain.payloads import OnboardingOptions, PaymentOptions
 
 # Error types (ApplicationError.type = the gateway error's class name) that a retry
 # could not fix or could make worse.

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.payloads import (
+    from paysaga.domain.payloads import (
         EventKind,
         GatewayEvent,
         ListSettledInput,
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         ReconciliationRequest,
         ReconException,
     )
-    from domain.status import ReconciliationStatus
+    from paysaga.domain.status import ReconciliationStatus
     from workflows import calls
     from workflows.failures import classify
     from workflows.search import LAST_ERROR, PAYMENT_STATUS, SearchAttributes

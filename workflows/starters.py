@@ -25,8 +25,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.names import PAYMENTS_TASK_QUEUE, payment_workflow_id
-from domain.payloads import (
+from paysaga.domain.names import PAYMENTS_TASK_QUEUE, payment_workflow_id
+from paysaga.domain.payloads import (
     OnboardingRequest,
     OnboardingView,
     PaymentRequest,
@@ -36,7 +36,7 @@ from domain.payloads import (
     TransferRequest,
     TransferView,
 )
-from domain.status import PaymentStatus
+from paysaga.domain.status import PaymentStatus
 from workflows import policies
 from workflows.onboarding import OnboardingWorkflow
 from workflows.payment import PaymentWorkflow

@@ -14,10 +14,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import activity_names as names
-    from domain.errors import PaysagaError
-    from domain.payloads import StepRecord, TransferLegInput, TransferRequest, TransferView
-    from domain.status import TransferStatus
+    from paysaga.domain import activity_names as names
+    from paysaga.domain.errors import PaysagaError
+    from paysaga.domain.payloads import StepRecord, TransferLegInput, TransferRequest, TransferView
+    from paysaga.domain.status import TransferStatus
     from workflows import calls
     from workflows.failures import classify
     from workflows.saga import Saga

@@ -14,15 +14,15 @@ import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.app import create_app
-from client.control.db import control_engine
-from client.control.merchants import IssuedKey, MerchantStore
-from config.settings import Settings, load_settings
 from ledger.migrate import upgrade_all
-from sandbox.runner import SandboxServers
-from stack.ports import free_port
-from stack.postgres import EmbeddedPostgres
-from stack.temporal import TemporalDevServer
+from paysaga.api.app import create_app
+from paysaga.client.control.db import control_engine
+from paysaga.client.control.merchants import IssuedKey, MerchantStore
+from paysaga.config.settings import Settings, load_settings
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.stack.ports import free_port
+from paysaga.stack.postgres import EmbeddedPostgres
+from paysaga.stack.temporal import TemporalDevServer
 
 
 @pytest.fixture(scope="session")

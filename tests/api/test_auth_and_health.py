@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from client.control.merchants import IssuedKey
+from paysaga.client.control.merchants import IssuedKey
 from tests.api.conftest import ApiServer
 
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from client.control.idempotency import IdempotencyStore, body_hash
-from client.control.webhook_events import WebhookEventStore
-from client.errors import IdempotencyConflict
-from client.ids import new_merchant_id
+from paysaga.client.control.idempotency import IdempotencyStore, body_hash
+from paysaga.client.control.webhook_events import WebhookEventStore
+from paysaga.client.errors import IdempotencyConflict
+from paysaga.client.ids import new_merchant_id
 
 
 async def _merchant(engine: AsyncEngine) -> str:

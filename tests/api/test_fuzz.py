@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.control.merchants import IssuedKey
-from config.settings import Settings
-from sandbox.runner import SandboxServers
+from paysaga.client.control.merchants import IssuedKey
+from paysaga.config.settings import Settings
+from paysaga.sandbox.runner import SandboxServers
 from tests.api.conftest import ApiServer, serve_api
 
 ENDPOINTS: list[tuple[str, str]] = [

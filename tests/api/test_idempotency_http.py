@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from client.control.merchants import IssuedKey
+from paysaga.client.control.merchants import IssuedKey
 from tests.api.conftest import ApiServer
 
 BODY = {

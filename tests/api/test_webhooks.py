@@ -7,9 +7,9 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 
-from client.control.merchants import IssuedKey
-from client.control.webhook_events import WebhookEventStore
-from client.workflow_refs import GATEWAY_EVENT_SIGNAL
+from paysaga.client.control.merchants import IssuedKey
+from paysaga.client.control.webhook_events import WebhookEventStore
+from paysaga.client.workflow_refs import GATEWAY_EVENT_SIGNAL
 from tests.api.conftest import ApiServer
 from tests.api.webhook_helpers import stripe_event, stripe_headers
 
@@ -40,7 +40,7 @@ async def test_stripe_event_is_signalled_once_to_the_payment(
     row = await WebhookEventStore(control_db).get("stripe", event_id)
     assert row is not None and row.delivered_at is not None and row.workflow_id == payment_id
     # Exactly one signal reached the workflow's history.
-    from config.temporal import connect_client
+    from paysaga.config.temporal import connect_client
 
     client = await connect_client(api_server.settings)
     history = await client.get_workflow_handle(payment_id).fetch_history()

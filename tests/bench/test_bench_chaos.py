@@ -16,7 +16,7 @@ import pytest
 from bench import chaos
 from bench.chaos_checks import Books, Findings, Holding, check_payments, check_totals
 from bench.load import PlannedPayment
-from domain.status import PaymentStatus
+from paysaga.domain.status import PaymentStatus
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from typer.testing import CliRunner
 
-from cli.main import app
-from client.control.db import control_engine
-from client.control.merchants import MerchantStore
-from client.workers import list_pollers
-from stack.temporal import TemporalDevServer
+from paysaga.cli.main import app
+from paysaga.client.control.db import control_engine
+from paysaga.client.control.merchants import MerchantStore
+from paysaga.client.workers import list_pollers
+from paysaga.stack.temporal import TemporalDevServer
 
 
 def test_merchants_create_prints_a_working_key_once(

@@ -19,9 +19,9 @@ from temporalio.common import TypedSearchAttributes as TSA
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from typer.testing import CliRunner
 
-from cli.main import app
-from cli.stuck_cmd import parse_duration
-from client.stuck import ReasonKind, find_stuck
+from paysaga.cli.main import app
+from paysaga.cli.stuck_cmd import parse_duration
+from paysaga.client.stuck import ReasonKind, find_stuck
 
 STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.ports import PORT_SETTINGS, free_port
-from stack.processes import process_alive
-from stack.stack import read_state, state_pids
+from paysaga.stack.ports import PORT_SETTINGS, free_port
+from paysaga.stack.processes import process_alive
+from paysaga.stack.stack import read_state, state_pids
 
 
 class PaysagaRunner:
@@ -27,7 +27,7 @@ class PaysagaRunner:
         return int(self.env[name])
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cli", *args]
+        return [sys.executable, "-m", "paysaga.cli", *args]
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

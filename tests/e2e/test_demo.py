@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from security.redaction import redact_text
+from paysaga.security.redaction import redact_text
 from tests.e2e.conftest import PaysagaRunner
 
 # Values the stack holds that must never be written anywhere in clear.

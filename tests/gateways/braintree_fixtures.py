@@ -18,14 +18,14 @@ import httpx
 import pytest
 import uvicorn
 
-from gateways.braintree_gateway import BraintreeGateway
-from gateways.types import AuthorizeRequest
-from sandbox import testdata
-from sandbox.braintree_server import build_app
-from sandbox.faults import FaultInjector
-from sandbox.runner import SandboxServers
-from sandbox.settings import SandboxSettings
-from stack.ports import free_port
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.types import AuthorizeRequest
+from paysaga.sandbox import testdata
+from paysaga.sandbox.braintree_server import build_app
+from paysaga.sandbox.faults import FaultInjector
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.sandbox.settings import SandboxSettings
+from paysaga.stack.ports import free_port
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from gateways.stripe_gateway import StripeGateway
-from sandbox.runner import SandboxServers
-from sandbox.settings import SandboxSettings
-from stack.ports import free_port
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.sandbox.settings import SandboxSettings
+from paysaga.stack.ports import free_port
 
 SANDBOX_SETTINGS = SandboxSettings(settle_after_s=0)  # settle on demand in tests
 

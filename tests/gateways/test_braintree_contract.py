@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateways.base import CardGateway
-from gateways.braintree_gateway import BraintreeGateway
-from gateways.errors import IdempotencyMismatch, InvalidRequest, Unavailable
-from gateways.types import GatewayPaymentState
-from sandbox import testdata
+from paysaga.gateways.base import CardGateway
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.errors import IdempotencyMismatch, InvalidRequest, Unavailable
+from paysaga.gateways.types import GatewayPaymentState
+from paysaga.sandbox import testdata
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     bt,
     bt_url,

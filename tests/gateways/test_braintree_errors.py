@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 from braintree.util.xml_util import XmlUtil
 
-from gateways.braintree_gateway import BraintreeGateway
-from gateways.errors import (
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.errors import (
     AuthenticationFailed,
     Declined,
     IdempotencyMismatch,
@@ -21,10 +21,10 @@ from gateways.errors import (
     RateLimited,
     Unavailable,
 )
-from gateways.types import GatewayPaymentState
-from sandbox import testdata
-from sandbox.braintree_server import IDEMPOTENCY_HEADER
-from stack.ports import free_port
+from paysaga.gateways.types import GatewayPaymentState
+from paysaga.sandbox import testdata
+from paysaga.sandbox.braintree_server import IDEMPOTENCY_HEADER
+from paysaga.stack.ports import free_port
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     bt,
     bt_url,

@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import pytest
 
-from gateways.errors import OutcomeUnknown, RateLimited, Unavailable
-from gateways.types import GatewayPayment, GatewayPaymentState
+from paysaga.gateways.errors import OutcomeUnknown, RateLimited, Unavailable
+from paysaga.gateways.types import GatewayPayment, GatewayPaymentState
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     bt_url,
     make_gateway,

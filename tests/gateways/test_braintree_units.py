@@ -9,9 +9,9 @@ from braintree.util.xml_util import XmlUtil
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import ConfigurationError
-from domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
-from gateways.braintree_gateway import (
+from paysaga.domain.errors import ConfigurationError
+from paysaga.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from paysaga.gateways.braintree_gateway import (
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_MISMATCH_CODE,
     PROCESSOR_DECLINES,
@@ -20,10 +20,10 @@ from gateways.braintree_gateway import (
     to_decimal,
     to_minor,
 )
-from gateways.errors import SOFT_DECLINE_CODES
-from sandbox import braintree_server
-from sandbox.braintree_state import ApiError, parse_amount
-from sandbox.braintree_xml import Array, Collection, MalformedXml, dumps, loads
+from paysaga.gateways.errors import SOFT_DECLINE_CODES
+from paysaga.sandbox import braintree_server
+from paysaga.sandbox.braintree_state import ApiError, parse_amount
+from paysaga.sandbox.braintree_xml import Array, Collection, MalformedXml, dumps, loads
 
 
 @given(st.integers(1, MAX_AMOUNT_MINOR), st.sampled_from(sorted(CURRENCY_EXPONENTS)))

@@ -14,13 +14,13 @@ from urllib.parse import parse_qs
 import braintree
 import pytest
 
-from gateways.braintree_gateway import BraintreeGateway
-from gateways.braintree_webhooks import (
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.braintree_webhooks import (
     BraintreeEvent,
     BraintreeWebhookVerifier,
     WebhookSignatureInvalid,
 )
-from sandbox import braintree_notify
+from paysaga.sandbox import braintree_notify
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     WebhookReceiver,
     bt,

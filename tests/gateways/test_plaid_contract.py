@@ -7,17 +7,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateways.errors import (
+from paysaga.gateways.errors import (
     AuthenticationFailed,
     InvalidRequest,
     OutcomeUnknown,
     RateLimited,
     Unavailable,
 )
-from gateways.plaid_client import PlaidClient
-from sandbox import testdata
-from sandbox.runner import SandboxServers
-from stack.ports import free_port
+from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.sandbox import testdata
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.stack.ports import free_port
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 

@@ -7,19 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateways.errors import (
+from paysaga.gateways.errors import (
     Declined,
     InvalidRequest,
     OutcomeUnknown,
     RateLimited,
     Unavailable,
 )
-from gateways.router import GatewayRouter, RoutingRule, should_fail_over
-from gateways.stripe_gateway import StripeGateway
-from gateways.types import AuthorizeRequest, GatewayPaymentState
-from sandbox import testdata
-from sandbox.runner import SandboxServers
-from stack.ports import free_port
+from paysaga.gateways.router import GatewayRouter, RoutingRule, should_fail_over
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.gateways.types import AuthorizeRequest, GatewayPaymentState
+from paysaga.sandbox import testdata
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.stack.ports import free_port
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import stripe
 
-from sandbox import persistence
-from sandbox.runner import SandboxServers
+from paysaga.sandbox import persistence
+from paysaga.sandbox.runner import SandboxServers
 from tests.gateways.conftest import SANDBOX_SETTINGS
 
 

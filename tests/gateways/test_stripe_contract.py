@@ -9,8 +9,8 @@ import httpx
 import pytest
 import stripe
 
-from gateways.base import CardGateway
-from gateways.errors import (
+from paysaga.gateways.base import CardGateway
+from paysaga.gateways.errors import (
     AuthenticationFailed,
     Declined,
     IdempotencyMismatch,
@@ -18,11 +18,11 @@ from gateways.errors import (
     RateLimited,
     Unavailable,
 )
-from gateways.stripe_gateway import StripeGateway
-from gateways.types import AuthorizeRequest, GatewayPaymentState
-from sandbox import testdata
-from sandbox.runner import SandboxServers
-from stack.ports import free_port
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.gateways.types import AuthorizeRequest, GatewayPaymentState
+from paysaga.sandbox import testdata
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.stack.ports import free_port
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 
@@ -268,7 +268,7 @@ def test_injected_server_error_and_rate_limit(
 def test_ach_debit_from_plaid_processor_token_settles_or_returns(
     stripe_gateway: StripeGateway, sandbox_servers: SandboxServers
 ) -> None:
-    from gateways.plaid_client import PlaidClient
+    from paysaga.gateways.plaid_client import PlaidClient
 
     plaid = PlaidClient(
         SANDBOX_SETTINGS.plaid_client_id,

@@ -11,12 +11,12 @@ from typing import TypeVar
 
 import pytest
 
-from gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
-from gateways.stripe_gateway import StripeGateway
-from gateways.types import AuthorizeRequest, GatewayPaymentState
-from sandbox import testdata
-from sandbox.runner import SandboxServers
-from sandbox.settings import SandboxSettings
+from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.gateways.types import AuthorizeRequest, GatewayPaymentState
+from paysaga.sandbox import testdata
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.sandbox.settings import SandboxSettings
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 T = TypeVar("T")
@@ -188,8 +188,8 @@ def test_settle_before_cutoff_only(stripe_gateway: StripeGateway, stripe_faults:
 
 
 def test_adapters_from_settings(sandbox_servers: SandboxServers) -> None:
-    from config.settings import load_settings
-    from gateways.plaid_client import PlaidClient
+    from paysaga.config.settings import load_settings
+    from paysaga.gateways.plaid_client import PlaidClient
 
     settings = load_settings(
         stripe_api_base=sandbox_servers.stripe_url, plaid_base_url=sandbox_servers.plaid_url

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateways.plaid_client import PlaidClient
-from gateways.webhooks import PlaidWebhookVerifier, WebhookVerificationError
-from sandbox import testdata
-from sandbox.plaid_jwt import WebhookSigner
-from sandbox.runner import SandboxServers
+from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.gateways.webhooks import PlaidWebhookVerifier, WebhookVerificationError
+from paysaga.sandbox import testdata
+from paysaga.sandbox.plaid_jwt import WebhookSigner
+from paysaga.sandbox.runner import SandboxServers
 from tests.gateways.conftest import SANDBOX_SETTINGS, WebhookReceiver
 
 BODY = b'{"webhook_type":"AUTH","webhook_code":"DEFAULT_UPDATE","item_id":"x"}'

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from sandbox.faults import FaultConfig, FaultInjector
-from sandbox.webhook_sender import WebhookSender
-from stack.ports import free_port
+from paysaga.sandbox.faults import FaultConfig, FaultInjector
+from paysaga.sandbox.webhook_sender import WebhookSender
+from paysaga.stack.ports import free_port
 
 
 class _Receiver:

@@ -10,11 +10,15 @@ from collections.abc import Callable
 import pytest
 import stripe
 
-from gateways.stripe_gateway import StripeGateway
-from gateways.types import AuthorizeRequest
-from gateways.webhooks import WebhookVerificationError, stripe_signature, verify_stripe_signature
-from sandbox.runner import SandboxServers
-from sandbox.stripe_webhooks import signature_header
+from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.gateways.types import AuthorizeRequest
+from paysaga.gateways.webhooks import (
+    WebhookVerificationError,
+    stripe_signature,
+    verify_stripe_signature,
+)
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.sandbox.stripe_webhooks import signature_header
 from tests.gateways.conftest import SANDBOX_SETTINGS, WebhookReceiver, control
 
 SECRET = "whsec_test_secret"

@@ -10,7 +10,7 @@ import pytest
 
 from ledger.migrate import upgrade
 from ledger.service import Ledger
-from stack.postgres import EmbeddedPostgres
+from paysaga.stack.postgres import EmbeddedPostgres
 
 SHARDS = 3
 

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from config.settings import get_settings
 from ledger import EntryRequest, Leg
 from ledger.service import Ledger
+from paysaga.cli.main import app
+from paysaga.config.settings import get_settings
 from tests.ledger.conftest import unique
 
 runner = CliRunner()

@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.payloads import (
+from paysaga.domain.payloads import (
     CaptureRequest,
     EventKind,
     GatewayEvent,
@@ -33,8 +33,8 @@ from domain.payloads import (
     Routing,
     TransferRequest,
 )
-from domain.status import PaymentStatus
-from stack.binaries import temporal_test_server
+from paysaga.domain.status import PaymentStatus
+from paysaga.stack.binaries import temporal_test_server
 from tests.workflows.conftest import _TYPES
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
@@ -162,7 +162,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
 async def record(env: WorkflowEnvironment, out: Path = HISTORIES) -> list[Path]:
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
-    from domain.names import SEARCH_ATTRIBUTES
+    from paysaga.domain.names import SEARCH_ATTRIBUTES
 
     for name, kind in SEARCH_ATTRIBUTES.items():
         with contextlib.suppress(RPCError):  # already registered

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from config.settings import Settings, load_settings
-from security.keyring import Keyring
+from paysaga.config.settings import Settings, load_settings
+from paysaga.security.keyring import Keyring
 
 
 def make_key(key_id: str) -> tuple[str, bytes]:

@@ -6,9 +6,9 @@ import hmac
 
 import pytest
 
-from domain.errors import ConfigurationError
-from security import api_keys
-from security.api_keys import (
+from paysaga.domain.errors import ConfigurationError
+from paysaga.security import api_keys
+from paysaga.security.api_keys import (
     DUMMY_HASH,
     RateLimiter,
     generate_api_key,
@@ -16,7 +16,7 @@ from security.api_keys import (
     key_id_of,
     verify_api_key,
 )
-from security.redaction import redact_text
+from paysaga.security.redaction import redact_text
 
 
 def test_generated_key_shape_and_hash() -> None:

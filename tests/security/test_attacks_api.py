@@ -16,10 +16,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from client.control.merchants import IssuedKey
-from client.control.webhook_events import WebhookEventStore
-from config.settings import Settings
-from sandbox.runner import SandboxServers
+from paysaga.client.control.merchants import IssuedKey
+from paysaga.client.control.webhook_events import WebhookEventStore
+from paysaga.config.settings import Settings
+from paysaga.sandbox.runner import SandboxServers
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import ApiServer, serve_api
 from tests.api.webhook_helpers import stripe_event, stripe_headers

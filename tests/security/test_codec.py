@@ -6,12 +6,12 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
 
-from config.settings import load_settings
-from config.temporal import connect_client, data_converter
-from domain.errors import ConfigurationError
-from security.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
-from security.errors import KeyringError, TamperedCiphertext, UnknownEncryptionKey
-from security.keyring import Keyring
+from paysaga.config.settings import load_settings
+from paysaga.config.temporal import connect_client, data_converter
+from paysaga.domain.errors import ConfigurationError
+from paysaga.security.codec import ENCODING, KEY_ID_METADATA, EncryptionCodec
+from paysaga.security.errors import KeyringError, TamperedCiphertext, UnknownEncryptionKey
+from paysaga.security.keyring import Keyring
 from tests.security.conftest import settings_with
 
 SECRET_INPUT = {"amount_minor": 987654, "customer_id": "cus_Zq8distinct", "token": "tok_secret42"}

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from temporalio.converter import DataConverter
 
-from security.codec import EncryptionCodec
-from security.codec_server import SESSION_COOKIE, _Sessions, create_app
-from security.keyring import Keyring
+from paysaga.security.codec import EncryptionCodec
+from paysaga.security.codec_server import SESSION_COOKIE, _Sessions, create_app
+from paysaga.security.keyring import Keyring
 
 TOKEN = "operator-token-for-tests"
 UI = "http://127.0.0.1:8233"

@@ -9,10 +9,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from ledger.migrate import upgrade
-from security.envelope import Envelope, open_envelope, rewrap, seal
-from security.errors import SecretNotFound, TamperedCiphertext, UnknownEncryptionKey
-from security.keyring import Keyring
-from security.secret_store import SecretKind, SecretStore
+from paysaga.security.envelope import Envelope, open_envelope, rewrap, seal
+from paysaga.security.errors import SecretNotFound, TamperedCiphertext, UnknownEncryptionKey
+from paysaga.security.keyring import Keyring
+from paysaga.security.secret_store import SecretKind, SecretStore
 
 PLAID = b"access-sandbox-7f1c2e9a-aaaa-bbbb-cccc-0123456789ab"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import temporalio.api.failure.v1
 from temporalio.exceptions import ApplicationError
 
-from config.settings import load_settings
-from config.temporal import data_converter
-from security.failure_converter import MAX_CAUSES, MAX_STACK_TRACE_CHARS
+from paysaga.config.settings import load_settings
+from paysaga.config.temporal import data_converter
+from paysaga.security.failure_converter import MAX_CAUSES, MAX_STACK_TRACE_CHARS
 
 SERVER_FAILURE_LIMIT = 4 * 1024  # an activity's last failure above this is replaced
 

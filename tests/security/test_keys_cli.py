@@ -10,11 +10,11 @@ import base64
 
 from typer.testing import CliRunner
 
-from cli.main import app
-from config.settings import load_settings
 from ledger.migrate import upgrade
-from security.keyring import Keyring
-from security.secret_store import SecretKind, SecretStore
+from paysaga.cli.main import app
+from paysaga.config.settings import load_settings
+from paysaga.security.keyring import Keyring
+from paysaga.security.secret_store import SecretKind, SecretStore
 from tests.security.conftest import key_spec
 
 runner = CliRunner()

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from security.api_keys import generate_api_key
-from security.secret_scan import scan
+from paysaga.security.api_keys import generate_api_key
+from paysaga.security.secret_scan import scan
 
 # Built at run time so this file itself never looks like it holds a key.
 LIVE_STRIPE = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"
@@ -40,7 +40,7 @@ def test_scan_finds_live_keys(tmp_path: Path) -> None:
 
 def test_cli_exit_code(tmp_path: Path) -> None:
     clean = _repo(tmp_path, {"ok.py": "x = 'sk_test_paysaga_sandbox'\n"})
-    cmd = [sys.executable, "-m", "security.secret_scan", str(clean)]
+    cmd = [sys.executable, "-m", "paysaga.security.secret_scan", str(clean)]
     assert subprocess.run(cmd, capture_output=True, check=False).returncode == 0
     (clean / "leak.py").write_text(f"KEY = '{LIVE_STRIPE}'\n")
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -12,10 +12,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
-from config.temporal import connect_client
-from security.codec import KEY_ID_METADATA
-from security.errors import UnknownEncryptionKey
-from stack.temporal import TemporalDevServer
+from paysaga.config.temporal import connect_client
+from paysaga.security.codec import KEY_ID_METADATA
+from paysaga.security.errors import UnknownEncryptionKey
+from paysaga.stack.temporal import TemporalDevServer
 from tests.security.conftest import settings_with
 from tests.security.secure_workflows import (
     HeartbeatWorkflow,

@@ -23,9 +23,9 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
-from config.temporal import connect_client
-from stack.ports import free_port
-from stack.temporal import TemporalDevServer
+from paysaga.config.temporal import connect_client
+from paysaga.stack.ports import free_port
+from paysaga.stack.temporal import TemporalDevServer
 from tests.security.conftest import key_spec, make_key, settings_with
 from tests.security.secure_workflows import SecretInput, SecretWorkflow, charge_secret
 
@@ -56,7 +56,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     log = tmp_path_factory.mktemp("codec") / "codec.log"
     with open(log, "wb") as out:
         codec = subprocess.Popen(
-            [sys.executable, "-m", "security.codec_server", "--port", str(codec_port)],
+            [sys.executable, "-m", "paysaga.security.codec_server", "--port", str(codec_port)],
             env=env,
             cwd=Path(__file__).resolve().parents[2],
             stdout=out,

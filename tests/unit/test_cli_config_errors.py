@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from stack.ports import free_port
+from paysaga.stack.ports import free_port
 
 
 def _paysaga(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PAYSAGA_")}
     full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "paysaga.cli", *args],
         env=full_env,
         cwd=cwd,
         capture_output=True,

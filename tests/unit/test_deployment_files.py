@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from cli.main import app
+from paysaga.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.errors import InvalidAmount, UnknownCurrency
-from domain.money import MAX_AMOUNT_MINOR, Money, validate_amount, validate_currency
+from paysaga.domain.errors import InvalidAmount, UnknownCurrency
+from paysaga.domain.money import MAX_AMOUNT_MINOR, Money, validate_amount, validate_currency
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, 10.0, True, "100", None, MAX_AMOUNT_MINOR + 1])

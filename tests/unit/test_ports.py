@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from stack.ports import free_port, port_in_use
+from paysaga.stack.ports import free_port, port_in_use
 
 
 def _reuse_socket() -> socket.socket:

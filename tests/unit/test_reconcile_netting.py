@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domain.payloads import ExceptionKind, LedgerItem
-from domain.reconcile import match_settlements
+from paysaga.domain.payloads import ExceptionKind, LedgerItem
+from paysaga.domain.reconcile import match_settlements
 
 
 def _item(pid: str, kind: str, amount: int, entry: str) -> LedgerItem:

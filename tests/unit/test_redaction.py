@@ -5,8 +5,8 @@ import json
 
 import structlog
 
-from config.logging import configure_logging
-from security.redaction import MASK, redact_mapping, redact_text
+from paysaga.config.logging import configure_logging
+from paysaga.security.redaction import MASK, redact_mapping, redact_text
 
 
 def test_card_numbers_are_masked_but_other_numbers_kept() -> None:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from config.settings import DEVELOPMENT_ONLY, load_settings
-from domain.errors import ConfigurationError
+from paysaga.config.settings import DEVELOPMENT_ONLY, load_settings
+from paysaga.domain.errors import ConfigurationError
 
 REAL_VALUES = {
     "encryption_keys": "live-1:" + base64.b64encode(os.urandom(32)).decode(),

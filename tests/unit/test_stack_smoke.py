@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from temporalio.client import Client
 
-from stack.postgres import EmbeddedPostgres
+from paysaga.stack.postgres import EmbeddedPostgres
 
 
 def test_embedded_postgres_answers(fresh_database: str) -> None:

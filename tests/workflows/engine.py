@@ -16,14 +16,14 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from config.settings import Settings, load_settings
-from config.temporal import connect_client
-from domain.payloads import PaymentOptions, PaymentRequest, PaymentView, Routing
-from domain.status import PaymentStatus
 from ledger.migrate import upgrade_all
-from sandbox.runner import SandboxServers
-from stack.postgres import EmbeddedPostgres
-from stack.temporal import TemporalDevServer
+from paysaga.config.settings import Settings, load_settings
+from paysaga.config.temporal import connect_client
+from paysaga.domain.payloads import PaymentOptions, PaymentRequest, PaymentView, Routing
+from paysaga.domain.status import PaymentStatus
+from paysaga.sandbox.runner import SandboxServers
+from paysaga.stack.postgres import EmbeddedPostgres
+from paysaga.stack.temporal import TemporalDevServer
 from workers.build import QUEUE_KINDS, QueueNames, build_workers
 from workers.deps import Dependencies
 from workers.settings import WorkerSettings

@@ -15,8 +15,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
     GatewayCaptureInput,

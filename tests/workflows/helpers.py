@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from domain.payloads import PaymentOptions, PaymentRequest, Routing
+from paysaga.domain.payloads import PaymentOptions, PaymentRequest, Routing
 from workers.registry import WORKFLOWS
 
 

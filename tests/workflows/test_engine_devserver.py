@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.common.v1 import Payload
 
 from activities import chart
-from domain.payloads import CaptureRequest, ReconciliationRequest, RefundRequest
-from domain.status import PaymentStatus
+from paysaga.domain.payloads import CaptureRequest, ReconciliationRequest, RefundRequest
+from paysaga.domain.status import PaymentStatus
 from tests.workflows.engine import Engine, wait_for
 from workflows.payment import PaymentWorkflow
 from workflows.starters import run_reconciliation
@@ -108,9 +108,9 @@ async def run_e2e(engine: Engine, count: int) -> None:
 
 
 async def test_onboarding_with_plaid_sandbox(engine: Engine) -> None:
-    from domain.payloads import OnboardingRequest, PublicTokenSubmission
-    from domain.status import OnboardingStatus
-    from sandbox.testdata import PLAID_INSTITUTION_ID, PLAID_SANDBOX_OWNER_NAME
+    from paysaga.domain.payloads import OnboardingRequest, PublicTokenSubmission
+    from paysaga.domain.status import OnboardingStatus
+    from paysaga.sandbox.testdata import PLAID_INSTITUTION_ID, PLAID_SANDBOX_OWNER_NAME
     from workflows.onboarding import OnboardingWorkflow
     from workflows.starters import start_onboarding
 

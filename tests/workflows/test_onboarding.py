@@ -12,8 +12,8 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     BankAccountInput,
     BankAccountResult,
     BankVerification,
@@ -30,7 +30,7 @@ from domain.payloads import (
     Routing,
     VerifyInput,
 )
-from domain.status import OnboardingStatus
+from paysaga.domain.status import OnboardingStatus
 from tests.workflows.helpers import UPDATE_REJECTED, worker
 from workflows.onboarding import OnboardingWorkflow
 from workflows.starters import start_onboarding

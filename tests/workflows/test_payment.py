@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.payloads import (
+from paysaga.domain.payloads import (
     CancelRequest,
     CaptureRequest,
     EventKind,
@@ -21,7 +21,7 @@ from domain.payloads import (
     RefundRequest,
     Routing,
 )
-from domain.status import PaymentStatus
+from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
 from workflows.payment import PaymentWorkflow

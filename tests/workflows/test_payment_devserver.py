@@ -11,8 +11,8 @@ import asyncio
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from domain.payloads import EventKind, PaymentOptions, RefundRequest
-from domain.status import PaymentStatus
+from paysaga.domain.payloads import EventKind, PaymentOptions, RefundRequest
+from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from tests.workflows.test_payment import event, wait_status

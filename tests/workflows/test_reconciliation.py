@@ -11,8 +11,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from domain import activity_names as names
-from domain.payloads import (
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import (
     ExceptionKind,
     LedgerItem,
     ListSettledInput,
@@ -27,8 +27,8 @@ from domain.payloads import (
     SettledBatch,
     SettledItem,
 )
-from domain.reconcile import match_settlements
-from domain.status import PaymentStatus, ReconciliationStatus
+from paysaga.domain.reconcile import match_settlements
+from paysaga.domain.status import PaymentStatus, ReconciliationStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from workflows.payment import PaymentWorkflow

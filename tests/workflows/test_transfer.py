@@ -9,9 +9,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain import activity_names as names
-from domain.payloads import LedgerEntryRef, Routing, TransferLegInput, TransferRequest
-from domain.status import TransferStatus
+from paysaga.domain import activity_names as names
+from paysaga.domain.payloads import LedgerEntryRef, Routing, TransferLegInput, TransferRequest
+from paysaga.domain.status import TransferStatus
 from tests.workflows.helpers import worker
 from workflows.starters import start_transfer
 

@@ -12,8 +12,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import gateway_application_error
-from config.settings import Settings
-from gateways.errors import Declined, OutcomeUnknown, RateLimited, Unavailable
+from paysaga.config.settings import Settings
+from paysaga.gateways.errors import Declined, OutcomeUnknown, RateLimited, Unavailable
 from tests.workflows.engine import Engine
 from workers.build import QueueNames, build_workers, parse_queues
 from workers.deps import Dependencies

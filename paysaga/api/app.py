@@ -1,0 +1,95 @@
+"""The FastAPI application: payments API, webhook ingress, health; OpenAPI at /openapi.json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from ledger.service import Ledger
+from paysaga.api import health, ledger_routes, onboarding, payments, reconciliations, webhooks
+from paysaga.api.errors import install_error_handlers
+from paysaga.api.limits import MAX_BODY_BYTES, BodySizeLimit
+from paysaga.api.state import AppState
+from paysaga.client import PaysagaClient
+from paysaga.client.control.db import control_engine
+from paysaga.client.control.idempotency import IdempotencyStore
+from paysaga.client.control.merchants import MerchantStore
+from paysaga.client.control.webhook_events import WebhookEventStore
+from paysaga.config.settings import Settings
+from paysaga.domain.names import PAYMENTS_TASK_QUEUE
+from paysaga.domain.payloads import Routing
+from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
+from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.gateways.webhooks import PlaidWebhookVerifier
+from paysaga.security.api_keys import RateLimiter
+
+log = structlog.get_logger(__name__)
+
+# Failed authentications per client IP: a burst of 10, then one every 6 seconds.
+AUTH_FAILURE_BURST = 10
+AUTH_FAILURE_REFILL_PER_S = 10 / 60
+
+
+def create_app(
+    settings: Settings,
+    *,
+    temporal: Client | None = None,
+    task_queue: str = PAYMENTS_TASK_QUEUE,
+    routing: Routing | None = None,
+    auth_limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """Build the app. `temporal`/`task_queue`/`routing` let tests point it at their workers."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from paysaga.config.temporal import connect_client
+
+        client = temporal or await connect_client(settings)
+        engine = control_engine(settings.shard_urls()[0])
+        ledger = await Ledger(settings.shard_urls(), pool_max=5).open()
+        plaid = PlaidClient.from_settings(settings)
+        app.state.paysaga = AppState(
+            settings=settings,
+            temporal=client,
+            engine=engine,
+            ledger=ledger,
+            payments=PaysagaClient(client, task_queue=task_queue, routing=routing),
+            merchants=MerchantStore(engine),
+            idempotency=IdempotencyStore(engine),
+            webhook_events=WebhookEventStore(engine),
+            auth_limiter=auth_limiter or RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_REFILL_PER_S),
+            braintree_webhooks=BraintreeWebhookVerifier.from_settings(settings),
+            plaid_webhooks=PlaidWebhookVerifier(plaid.webhook_verification_key),
+        )
+        log.info("api.started", shards=len(settings.shard_urls()))
+        try:
+            yield
+        finally:
+            await ledger.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="paysaga",
+        version="1",
+        description="Payments as durable sagas: create, capture, cancel and refund payments; "
+        "onboard bank accounts; read ledger balances. Authenticate with "
+        "`Authorization: Bearer psk_...`. Errors are "
+        '`{"error": {"code", "message", "field"}}`.',
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        payments.router,
+        onboarding.router,
+        ledger_routes.router,
+        reconciliations.router,
+        webhooks.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    return app

@@ -1,0 +1,94 @@
+"""HTTP request bodies: strict Pydantic models whose errors carry our stable codes.
+
+Amounts are strict integers (floats, numeric strings and booleans are refused),
+currencies ISO 4217 from `domain.money`, ids match their regexes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic_core import PydanticCustomError
+
+from paysaga.client.ids import CUSTOMER_ID_RE, PERIOD_RE
+from paysaga.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError(
+            "invalid_amount", "amount must be an integer number of minor units"
+        )
+    if value <= 0:
+        raise PydanticCustomError("invalid_amount", "amount must be positive")
+    if value > MAX_AMOUNT_MINOR:
+        raise PydanticCustomError(
+            "invalid_amount", "amount exceeds the limit of {limit}", {"limit": MAX_AMOUNT_MINOR}
+        )
+    return value
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCY_EXPONENTS:
+        raise PydanticCustomError(
+            "unknown_currency", "not a supported ISO 4217 currency code (e.g. USD, EUR, JPY)"
+        )
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise PydanticCustomError("invalid_id", "not a valid {what}", {"what": what})
+        return value
+
+    return AfterValidator(check)
+
+
+# `Any` + our own check, so the error code is ours and no coercion happens.
+AmountMinor = Annotated[Any, AfterValidator(_amount), Field(json_schema_extra={"type": "integer"})]
+Currency = Annotated[StrictStr, AfterValidator(_currency)]
+CustomerId = Annotated[StrictStr, _pattern(CUSTOMER_ID_RE, "customer id")]
+PaymentMethod = Annotated[
+    StrictStr, _pattern(re.compile(r"^[A-Za-z0-9_\-]{1,200}$"), "payment method token")
+]
+Period = Annotated[StrictStr, _pattern(PERIOD_RE, "date (YYYY-MM-DD)")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreatePaymentBody(_Strict):
+    amount_minor: AmountMinor
+    currency: Currency
+    customer_id: CustomerId
+    payment_method: PaymentMethod
+    gateway: Literal["stripe", "braintree", "ach"] | None = None
+    capture: StrictBool = Field(False, description="Capture immediately after authorization")
+    description: StrictStr = Field("", max_length=500)
+
+
+class RefundBody(_Strict):
+    amount_minor: AmountMinor
+    reason: StrictStr = Field("", max_length=200)
+
+
+class CaptureBody(_Strict):
+    amount_minor: AmountMinor | None = Field(None, description="Partial capture; default all")
+
+
+class StartOnboardingBody(_Strict):
+    customer_id: CustomerId
+    email: StrictStr = Field(..., min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: StrictStr = Field(..., min_length=1, max_length=200)
+
+
+class CompleteOnboardingBody(_Strict):
+    public_token: StrictStr = Field(..., min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class ReconciliationBody(_Strict):
+    period: Period

@@ -1,0 +1,39 @@
+"""What the request handlers share: settings, clients, stores and verifiers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from ledger.service import Ledger
+from paysaga.client import PaysagaClient
+from paysaga.client.control.idempotency import IdempotencyStore
+from paysaga.client.control.merchants import MerchantStore
+from paysaga.client.control.webhook_events import WebhookEventStore
+from paysaga.config.settings import Settings
+from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
+from paysaga.gateways.webhooks import PlaidWebhookVerifier
+from paysaga.security.api_keys import RateLimiter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    temporal: Client
+    engine: AsyncEngine
+    ledger: Ledger
+    payments: PaysagaClient  # unscoped; handlers call .for_merchant(...)
+    merchants: MerchantStore
+    idempotency: IdempotencyStore
+    webhook_events: WebhookEventStore
+    auth_limiter: RateLimiter
+    braintree_webhooks: BraintreeWebhookVerifier
+    plaid_webhooks: PlaidWebhookVerifier
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.paysaga
+    return state

@@ -1,0 +1,102 @@
+"""JSON shapes of API responses: explicit, so internal workflow fields never leak."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from paysaga.client.types import PaymentSummary, ReconciliationStarted
+from paysaga.domain.payloads import OnboardingView, PaymentView, RefundOutcome, StepRecord
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _steps(steps: tuple[StepRecord, ...]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "at": _time(s.at), "detail": s.detail} for s in steps]
+
+
+def payment_json(view: PaymentView) -> dict[str, Any]:
+    return {
+        "id": view.payment_id,
+        "object": "payment",
+        "status": str(view.status),
+        "amount_minor": view.amount_minor,
+        "currency": view.currency,
+        "method_type": view.method_type,
+        "capture_mode": view.capture_mode,
+        "customer_id": view.customer_id,
+        "gateway": view.gateway,
+        "reference": view.reference,
+        "authorized_minor": view.authorized_minor,
+        "captured_minor": view.captured_minor,
+        "refunded_minor": view.refunded_minor,
+        "attempts": view.attempts,
+        "last_error": view.last_error,
+        "decline_code": view.decline_code,
+        "next_retry_at": _time(view.next_retry_at),
+        "authorization_expires_at": _time(view.authorization_expires_at),
+        "refunds": [
+            {
+                "id": r.request_id,
+                "amount_minor": r.amount_minor,
+                "reference": r.reference,
+                "status": r.status,
+                "at": _time(r.at),
+            }
+            for r in view.refunds
+        ],
+        "steps": _steps(view.steps),
+    }
+
+
+def summary_json(row: PaymentSummary) -> dict[str, Any]:
+    return {
+        "id": row.payment_id,
+        "object": "payment_summary",
+        "status": row.status,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "customer_id": row.customer_id,
+        "gateway": row.gateway,
+        "last_error": row.last_error,
+        "started_at": _time(row.started_at),
+        "running": row.running,
+    }
+
+
+def refund_json(outcome: RefundOutcome) -> dict[str, Any]:
+    return {
+        "id": outcome.request_id,
+        "object": "refund",
+        "reference": outcome.reference,
+        "amount_minor": outcome.amount_minor,
+        "currency": outcome.currency,
+        "status": outcome.status,
+        "refunded_total_minor": outcome.refunded_total_minor,
+    }
+
+
+def onboarding_json(view: OnboardingView) -> dict[str, Any]:
+    return {
+        "id": view.onboarding_id,
+        "object": "onboarding",
+        "status": str(view.status),
+        "customer_id": view.customer_id,
+        "link_token": view.link_token,
+        "expires_at": _time(view.expires_at),
+        "bank_account_ref": view.bank_account_ref,
+        "accounts": list(view.accounts),
+        "last_error": view.last_error,
+        "steps": _steps(view.steps),
+    }
+
+
+def reconciliation_json(started: ReconciliationStarted) -> dict[str, Any]:
+    return {
+        "id": started.reconciliation_id,
+        "object": "reconciliation",
+        "period": started.period,
+        "already_running": started.already_running,
+    }

@@ -1,0 +1,107 @@
+"""Turn a verified provider webhook into (event id, type, payment id, GatewayEvent).
+
+Stripe events carry our payment id in the PaymentIntent/Charge metadata, Braintree
+transactions in `order_id`. Events without a mapping are recorded but not delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from paysaga.client.ids import PAYMENT_ID_RE
+from paysaga.domain.payloads import EventKind, GatewayEvent
+from paysaga.gateways.braintree_webhooks import BraintreeEvent
+
+STRIPE_KINDS: dict[str, EventKind] = {
+    "payment_intent.requires_action": EventKind.PAYMENT_REQUIRES_ACTION,
+    "payment_intent.amount_capturable_updated": EventKind.PAYMENT_AUTHORIZED,
+    "payment_intent.succeeded": EventKind.PAYMENT_CAPTURED,
+    "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
+    "payment_intent.canceled": EventKind.PAYMENT_CANCELED,
+    "charge.refunded": EventKind.REFUND_SUCCEEDED,
+}
+
+BRAINTREE_KINDS: dict[str, EventKind] = {
+    "transaction_settled": EventKind.ACH_SETTLED,
+    "transaction_settlement_declined": EventKind.ACH_RETURNED,
+}
+
+
+@dataclass(frozen=True)
+class Normalised:
+    event_id: str
+    event_type: str
+    payment_id: str | None  # the workflow to signal, when the event maps to a payment
+    event: GatewayEvent | None
+
+
+def _payment_id(value: object) -> str | None:
+    return value if isinstance(value, str) and PAYMENT_ID_RE.fullmatch(value) else None
+
+
+def _str(value: object, limit: int = 200) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def stripe_event(event: dict[str, Any]) -> Normalised:
+    event_id = _str(event.get("id")) or "unknown"
+    event_type = _str(event.get("type"), 100) or "unknown"
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    obj = obj if isinstance(obj, dict) else {}
+    raw_metadata = obj.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    payment_id = _payment_id(metadata.get("payment_id"))
+    kind = STRIPE_KINDS.get(event_type)
+    if kind is None or payment_id is None:
+        return Normalised(event_id, event_type, payment_id, None)
+    created = _int(event.get("created"))
+    is_charge = obj.get("object") == "charge"
+    reference = _str(obj.get("payment_intent") if is_charge else obj.get("id")) or None
+    amount = _int(obj.get("amount_refunded") if is_charge else obj.get("amount"))
+    extra = {"stripe_type": event_type}
+    error = obj.get("last_payment_error")
+    if isinstance(error, dict) and _str(error.get("decline_code")):
+        extra["decline_code"] = _str(error.get("decline_code"))
+    gateway_event = GatewayEvent(
+        event_id=event_id,
+        gateway="stripe",
+        kind=kind,
+        occurred_at=datetime.fromtimestamp(created, UTC) if created else datetime.now(UTC),
+        reference=reference,
+        payment_id=payment_id,
+        amount_minor=amount,
+        data=extra,
+    )
+    return Normalised(event_id, event_type, payment_id, gateway_event)
+
+
+def braintree_event(event: BraintreeEvent) -> Normalised:
+    payment_id = _payment_id(event.order_id)
+    kind = BRAINTREE_KINDS.get(event.kind)
+    if kind is None or payment_id is None:
+        return Normalised(event.event_id, event.kind, payment_id, None)
+    gateway_event = GatewayEvent(
+        event_id=event.event_id,
+        gateway="braintree",
+        kind=kind,
+        occurred_at=event.timestamp,
+        reference=event.transaction_id,
+        payment_id=payment_id,
+        data={"status": event.transaction_status or ""},
+    )
+    return Normalised(event.event_id, event.kind, payment_id, gateway_event)
+
+
+def plaid_event(body: bytes, payload: dict[str, Any]) -> Normalised:
+    """Plaid sends no event id: the body hash identifies a delivery (redeliveries match)."""
+    event_type = f"{_str(payload.get('webhook_type'), 40)}.{_str(payload.get('webhook_code'), 40)}"
+    event_id = f"{_str(payload.get('item_id'), 80)}:{hashlib.sha256(body).hexdigest()[:32]}"
+    return Normalised(event_id, event_type, None, None)

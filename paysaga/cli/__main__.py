@@ -1,0 +1,5 @@
+"""`python -m cli` is the same as the `paysaga` command."""
+
+from paysaga.cli.main import run
+
+run()

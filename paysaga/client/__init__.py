@@ -1,0 +1,26 @@
+"""The Python client of paysaga: start, drive and inspect payments from application code."""
+
+from paysaga.client.client import PaysagaClient
+from paysaga.client.errors import (
+    IdempotencyConflict,
+    InvalidState,
+    PaymentNotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
+from paysaga.client.sync import SyncPaysagaClient
+from paysaga.client.types import PaymentSummary, ReconciliationStarted
+
+__all__ = [
+    "IdempotencyConflict",
+    "InvalidState",
+    "PaymentNotFound",
+    "PaymentSummary",
+    "PaysagaClient",
+    "RateLimited",
+    "ReconciliationStarted",
+    "SyncPaysagaClient",
+    "Unauthorized",
+    "Unavailable",
+]

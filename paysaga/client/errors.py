@@ -1,0 +1,111 @@
+"""Typed errors of the client and the HTTP API: one class per stable code.
+
+Every class extends the domain hierarchy, so `code`, `message` and `field` are the
+same whether the error came from `PaysagaClient` in-process or from the HTTP API
+as `{"error": {"code", "message", "field"}}`. `http_status` is what the API
+answers with; the client maps an HTTP error body back to the class by code.
+"""
+
+from __future__ import annotations
+
+from paysaga.domain.errors import Conflict, NotFound, PaysagaError, ValidationError
+
+
+class Unauthorized(PaysagaError):
+    code = "unauthorized"
+
+
+class RateLimited(PaysagaError):
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+class IdempotencyConflict(Conflict):
+    """Same Idempotency-Key, different request body."""
+
+    code = "idempotency_conflict"
+
+
+class InvalidState(Conflict):
+    """The payment cannot do that now (e.g. capture after cancel, refund above captured)."""
+
+    code = "invalid_state"
+
+
+class PayloadTooLarge(ValidationError):
+    code = "payload_too_large"
+
+
+class InvalidSignature(PaysagaError):
+    """A webhook whose signature does not verify; nothing was recorded."""
+
+    code = "invalid_signature"
+
+
+class Unavailable(PaysagaError):
+    """Temporal or a database did not answer; safe to retry."""
+
+    code = "unavailable"
+    retryable = True
+
+
+class GatewayError(PaysagaError):
+    """The payment failed at the gateway (declined, invalid card...)."""
+
+    code = "gateway_error"
+
+
+# HTTP status per error class; the most specific class in the MRO wins.
+HTTP_STATUS: dict[type[PaysagaError], int] = {
+    ValidationError: 422,
+    PayloadTooLarge: 413,
+    Unauthorized: 401,
+    InvalidSignature: 401,
+    RateLimited: 429,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
+    GatewayError: 402,
+    PaysagaError: 400,
+}
+
+
+def http_status_for(error: PaysagaError) -> int:
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def _all_subclasses(cls: type[PaysagaError]) -> list[type[PaysagaError]]:
+    found: list[type[PaysagaError]] = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+def error_from_body(status: int, body: object) -> PaysagaError:
+    """Rebuild the typed error from an API error body (used by HTTP callers and tests)."""
+    info = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(info, dict):
+        return PaysagaError(f"HTTP {status} without an error body")
+    code, message, field = info.get("code"), str(info.get("message", "")), info.get("field")
+    field = field if isinstance(field, str) else None
+    for cls in _all_subclasses(PaysagaError):
+        if cls.code == code:
+            if cls is RateLimited:
+                return RateLimited(message, retry_after_s=1.0, field=field)
+            return cls(message, field=field)
+    return PaysagaError(message, field=field)

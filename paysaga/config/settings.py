@@ -1,0 +1,183 @@
+"""Settings from the environment (prefix PAYSAGA_); defaults select the embedded stack."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from paysaga.domain.errors import ConfigurationError
+
+# Development-only key (32 zero-ish bytes, base64). Refused when PAYSAGA_ENV=production.
+DEV_ENCRYPTION_KEY = "dev-1:" + base64.b64encode(b"paysaga-dev-key-do-not-use-live!").decode()
+
+# Defaults that only make sense against the local sandboxes; PAYSAGA_ENV=production
+# refuses to start with any of them.
+DEVELOPMENT_ONLY: dict[str, str] = {
+    "encryption_keys": DEV_ENCRYPTION_KEY,
+    "codec_token": "paysaga-dev-operator-token",
+    "stripe_api_key": "sk_test_paysaga_sandbox",
+    "stripe_webhook_secret": "whsec_paysaga_sandbox",
+    "braintree_private_key": "paysaga_private_sandbox",
+    "plaid_secret": "paysaga_plaid_sandbox_secret",
+}
+
+
+class Settings(BaseSettings):
+    # validate_default: the production check below must also see values left at default.
+    model_config = SettingsConfigDict(env_prefix="PAYSAGA_", extra="ignore", validate_default=True)
+
+    env: str = Field("development", description="development | test | production")
+    data_dir: Path = Field(Path(".paysaga"), description="State of the embedded stack")
+
+    # Ledger shards: one DSN per shard. Empty means: embedded PostgreSQL.
+    database_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    shard_count: int = Field(2, ge=1, le=64, description="Shards of the embedded stack")
+    postgres_port: int = Field(5433, ge=1, le=65535)
+
+    # Temporal. Empty address means: embedded dev server.
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    temporal_port: int = Field(7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+
+    api_port: int = Field(8000, ge=1, le=65535)
+    codec_port: int = Field(8081, ge=1, le=65535)
+    sandbox_stripe_port: int = Field(12111, ge=1, le=65535)
+    sandbox_braintree_port: int = Field(12112, ge=1, le=65535)
+    sandbox_plaid_port: int = Field(12113, ge=1, le=65535)
+
+    # Gateways. Empty base URLs mean: the local sandboxes.
+    stripe_api_key: SecretStr = SecretStr(DEVELOPMENT_ONLY["stripe_api_key"])
+    stripe_api_base: str = ""
+    stripe_webhook_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["stripe_webhook_secret"])
+    braintree_merchant_id: str = "paysaga_sandbox"
+    braintree_public_key: str = "paysaga_public"
+    braintree_private_key: SecretStr = SecretStr(DEVELOPMENT_ONLY["braintree_private_key"])
+    braintree_base_url: str = ""
+    plaid_client_id: str = "paysaga_client"
+    plaid_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["plaid_secret"])
+    plaid_base_url: str = ""
+
+    # Payload / field encryption keys: "keyid:base64(32 bytes)", comma separated,
+    # newest first. The first one encrypts; all of them decrypt.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
+    )
+    codec_token: SecretStr = SecretStr(DEVELOPMENT_ONLY["codec_token"])
+
+    log_format: str = Field("auto", description="auto | json | console")
+    log_level: str = "INFO"
+
+    @field_validator("database_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+                raise ValueError(f"not a PostgreSQL DSN: {url.split('@')[-1]!r}")
+        return value
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if not value:
+            raise ValueError("at least one key is required")
+        seen: set[str] = set()
+        for secret in value:
+            key_id, sep, encoded = secret.get_secret_value().partition(":")
+            if not sep or not key_id:
+                raise ValueError("each key must look like 'keyid:base64key'")
+            if key_id in seen:
+                raise ValueError(f"key id {key_id!r} appears twice")
+            seen.add(key_id)
+            try:
+                raw = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"key {key_id!r} is not valid base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"key {key_id!r} must decode to 32 bytes, got {len(raw)}")
+        return value
+
+    @field_validator(*DEVELOPMENT_ONLY)
+    @classmethod
+    def _no_development_secret_in_production(cls, value: object, info: ValidationInfo) -> object:
+        if info.data.get("env") != "production":
+            return value
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            text = item.get_secret_value() if isinstance(item, SecretStr) else str(item)
+            if text == DEVELOPMENT_ONLY[str(info.field_name)]:
+                raise ValueError("the development default must not be used in production")
+        return value
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return not self.database_urls
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    def shard_urls(self) -> list[str]:
+        """DSNs of every shard; for the embedded stack, one database per shard."""
+        if self.database_urls:
+            return list(self.database_urls)
+        return [
+            f"postgresql://postgres@127.0.0.1:{self.postgres_port}/paysaga_shard_{i}"
+            for i in range(self.shard_count)
+        ]
+
+    def stripe_base(self) -> str:
+        return self.stripe_api_base or f"http://127.0.0.1:{self.sandbox_stripe_port}"
+
+    def braintree_base(self) -> str:
+        return self.braintree_base_url or f"http://127.0.0.1:{self.sandbox_braintree_port}"
+
+    def plaid_base(self) -> str:
+        return self.plaid_base_url or f"http://127.0.0.1:{self.sandbox_plaid_port}"
+
+    def encryption_key_material(self) -> list[tuple[str, bytes]]:
+        """(key id, 32-byte key) pairs, the encrypting key first."""
+        pairs = []
+        for secret in self.encryption_keys:
+            key_id, _, encoded = secret.get_secret_value().partition(":")
+            pairs.append((key_id, base64.b64decode(encoded)))
+        return pairs
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation failure into one message naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "PAYSAGA_" + str(first["loc"][0]).upper() if first["loc"] else "PAYSAGA_*"
+        raise ConfigurationError(f"{name}: {first['msg']}", field=name) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,153 @@
+"""Pure matching of a gateway's settled transactions against ledger facts.
+
+Charges match by our payment id (or the gateway reference), refunds by the refund
+reference; a match with a different currency or amount is an exception, as are items
+seen only on one side and items seen twice.
+"""
+
+from __future__ import annotations
+
+from paysaga.domain.payloads import (
+    ExceptionKind,
+    LedgerItem,
+    MatchedItem,
+    MatchResult,
+    ReconException,
+    SettledItem,
+)
+
+
+def _gateway_key(item: SettledItem) -> tuple[str, str]:
+    if item.kind == "refund":
+        return ("refund", item.refund_reference or item.reference)
+    return ("charge", item.payment_id or item.reference)
+
+
+def _ledger_keys(item: LedgerItem) -> list[tuple[str, str]]:
+    if item.kind == "refund":
+        return [("refund", item.refund_reference or "")]
+    keys = [("charge", item.payment_id)]
+    if item.reference:
+        keys.append(("charge", item.reference))
+    return keys
+
+
+def match_settlements(
+    gateway: str, settled: tuple[SettledItem, ...], ledger: tuple[LedgerItem, ...]
+) -> MatchResult:
+    exceptions: list[ReconException] = []
+    by_key: dict[tuple[str, str], LedgerItem] = {}
+    for booked in ledger:
+        primary = _ledger_keys(booked)[0]
+        if primary in by_key:
+            exceptions.append(
+                ReconException(
+                    ExceptionKind.DUPLICATE,
+                    gateway,
+                    booked.reference,
+                    booked.payment_id,
+                    booked.currency,
+                    expected_minor=booked.amount_minor,
+                    detail=f"ledger entries {by_key[primary].entry_id} and {booked.entry_id}",
+                )
+            )
+            continue
+        for key in _ledger_keys(booked):
+            by_key[key] = booked
+
+    matched: list[MatchedItem] = []
+    used: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    for item in settled:
+        key = _gateway_key(item)
+        if key in seen:
+            exceptions.append(
+                ReconException(
+                    ExceptionKind.DUPLICATE,
+                    gateway,
+                    item.reference,
+                    item.payment_id,
+                    item.currency,
+                    actual_minor=item.amount_minor,
+                    detail=f"{item.kind} listed twice by the gateway",
+                )
+            )
+            continue
+        seen.add(key)
+        entry = by_key.get(key) or by_key.get((key[0], item.reference))
+        if entry is None or entry.entry_id in used:
+            exceptions.append(
+                ReconException(
+                    ExceptionKind.MISSING_IN_LEDGER,
+                    gateway,
+                    item.reference,
+                    item.payment_id,
+                    item.currency,
+                    actual_minor=item.amount_minor,
+                )
+            )
+            continue
+        used.add(entry.entry_id)
+        if entry.currency != item.currency:
+            kind, detail = ExceptionKind.CURRENCY_MISMATCH, f"{entry.currency} != {item.currency}"
+        elif entry.amount_minor != item.amount_minor:
+            kind, detail = ExceptionKind.AMOUNT_MISMATCH, ""
+        else:
+            matched.append(
+                MatchedItem(item=item, entry_id=entry.entry_id, payment_id=entry.payment_id)
+            )
+            continue
+        exceptions.append(
+            ReconException(
+                kind,
+                gateway,
+                item.reference,
+                entry.payment_id,
+                item.currency,
+                expected_minor=entry.amount_minor,
+                actual_minor=item.amount_minor,
+                detail=detail,
+            )
+        )
+    netted = _netted_out(ledger, used)
+    for booked in ledger:
+        if booked.entry_id in netted:
+            continue
+        if booked.entry_id not in used and not any(
+            e.kind == ExceptionKind.DUPLICATE and e.detail.endswith(booked.entry_id)
+            for e in exceptions
+        ):
+            exceptions.append(
+                ReconException(
+                    ExceptionKind.MISSING_AT_GATEWAY,
+                    gateway,
+                    booked.reference,
+                    booked.payment_id,
+                    booked.currency,
+                    expected_minor=booked.amount_minor,
+                )
+            )
+    return MatchResult(matched=tuple(matched), exceptions=tuple(exceptions))
+
+
+def _netted_out(ledger: tuple[LedgerItem, ...], used: set[str]) -> set[str]:
+    """Unsettled charges whose refunds cancel them exactly, per payment and currency.
+
+    A capture refunded in full before settlement is voided at the gateway (Braintree
+    turns such a refund into a void), so the gateway lists nothing: not an exception.
+    """
+    net: dict[tuple[str, str], int] = {}
+    members: dict[tuple[str, str], list[LedgerItem]] = {}
+    for booked in ledger:
+        if booked.entry_id in used:
+            continue
+        key = (booked.payment_id, booked.currency)
+        sign = -1 if booked.kind == "refund" else 1
+        net[key] = net.get(key, 0) + sign * booked.amount_minor
+        members.setdefault(key, []).append(booked)
+    netted: set[str] = set()
+    for key, items in members.items():
+        kinds = {item.kind for item in items}
+        if net[key] == 0 and "refund" in kinds and len(kinds) > 1:
+            netted.update(item.entry_id for item in items)
+    return netted

@@ -1,0 +1,100 @@
+"""One error hierarchy for every gateway, modelled on stripe-python's _error.py.
+
+Activities translate these into ApplicationError with `type=<class name>` and the
+`retryable` flag; workflows branch on the class name only.
+"""
+
+from __future__ import annotations
+
+from paysaga.domain.errors import PaysagaError
+
+
+class GatewayError(PaysagaError):
+    code = "gateway_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        gateway: str,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.gateway = gateway
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+class Declined(GatewayError):
+    """The issuer or gateway said no. `soft` declines may succeed later (dunning)."""
+
+    code = "card_declined"
+
+    def __init__(
+        self, message: str, *, gateway: str, decline_code: str, soft: bool, **kw: object
+    ) -> None:
+        super().__init__(message, gateway=gateway, **kw)  # type: ignore[arg-type]
+        self.decline_code = decline_code
+        self.soft = soft
+
+
+class InvalidRequest(GatewayError):
+    code = "gateway_invalid_request"
+
+
+class AuthenticationFailed(GatewayError):
+    """Our credentials were refused: a configuration problem, never retried."""
+
+    code = "gateway_authentication_failed"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    """Same idempotency key reused with a different body."""
+
+    code = "gateway_idempotency_mismatch"
+
+
+class RetryableGatewayError(GatewayError):
+    retryable = True
+
+    def __init__(
+        self, message: str, *, gateway: str, retry_after: float | None = None, **kw: object
+    ) -> None:
+        super().__init__(message, gateway=gateway, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryableGatewayError):
+    code = "gateway_rate_limited"
+
+
+class Unavailable(RetryableGatewayError):
+    """5xx or connection refused before the request reached the gateway's logic."""
+
+    code = "gateway_unavailable"
+
+
+class OutcomeUnknown(GatewayError):
+    """Timed out after the request was sent: it may or may not have happened.
+
+    Never retried blindly: the caller asks the gateway (lookup) first.
+    """
+
+    code = "gateway_outcome_unknown"
+    retryable = False
+
+
+# Decline codes that mean "try again later" rather than "never".
+SOFT_DECLINE_CODES = frozenset(
+    {
+        "insufficient_funds",
+        "try_again_later",
+        "processing_error",
+        "issuer_not_available",
+        "do_not_honor_retry",
+        "approve_with_id",
+        "reenter_transaction",
+    }
+)

@@ -1,0 +1,380 @@
+"""Stripe adapter on the official `stripe` SDK (StripeClient, no global state).
+
+Authorize = PaymentIntent with capture_method=manual confirmed at create; ACH
+debits use a bank account made from a Plaid processor token. Every mutating
+call sends our idempotency key; SDK retries are off (retries live in workflows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+import stripe
+import structlog
+import urllib3
+
+from paysaga.config.settings import Settings
+from paysaga.gateways.errors import (
+    SOFT_DECLINE_CODES,
+    AuthenticationFailed,
+    Declined,
+    GatewayError,
+    IdempotencyMismatch,
+    InvalidRequest,
+    OutcomeUnknown,
+    RateLimited,
+    Unavailable,
+)
+from paysaga.gateways.types import (
+    AuthorizeRequest,
+    GatewayName,
+    GatewayPayment,
+    GatewayPaymentState,
+    RefundResult,
+    SettledTransaction,
+    VaultedCustomer,
+)
+
+log = structlog.get_logger()
+T = TypeVar("T")
+NAME = GatewayName.STRIPE.value
+
+_STATES = {
+    "requires_capture": GatewayPaymentState.AUTHORIZED,
+    "requires_action": GatewayPaymentState.REQUIRES_ACTION,
+    "processing": GatewayPaymentState.PROCESSING,
+    "canceled": GatewayPaymentState.CANCELED,
+    "requires_payment_method": GatewayPaymentState.FAILED,
+    "requires_confirmation": GatewayPaymentState.FAILED,
+}
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _connection_error(exc: stripe.APIConnectionError) -> GatewayError:
+    """Refused / connect timeout: nothing was sent. Anything else: the outcome is unknown."""
+    cause = exc.__cause__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return Unavailable("stripe unreachable (connect timeout)", gateway=NAME)
+    if isinstance(cause, requests.exceptions.ConnectionError) and not isinstance(
+        cause, requests.exceptions.ReadTimeout
+    ):
+        reason = getattr(cause.args[0], "reason", None) if cause.args else None
+        if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return Unavailable("stripe unreachable (connection refused)", gateway=NAME)
+    return OutcomeUnknown(f"stripe request outcome unknown ({type(cause).__name__})", gateway=NAME)
+
+
+def _get(obj: Any, key: str) -> Any:
+    """A field of a StripeObject (not a dict in SDK 16) or None."""
+    if obj is None:
+        return None
+    data = obj.to_dict() if hasattr(obj, "to_dict") else obj
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def map_stripe_error(exc: stripe.StripeError) -> GatewayError:
+    """One place that turns the SDK's exceptions into our typed hierarchy."""
+    kw: dict[str, Any] = {
+        "gateway": NAME,
+        "http_status": exc.http_status,
+        "request_id": exc.request_id,
+    }
+    err = exc.error
+    message = exc.user_message or str(exc) or type(exc).__name__
+    if isinstance(exc, stripe.CardError):
+        code = (err.decline_code if err else None) or exc.code or "card_declined"
+        return Declined(message, decline_code=code, soft=code in SOFT_DECLINE_CODES, **kw)
+    if isinstance(exc, stripe.IdempotencyError):
+        return IdempotencyMismatch(message, **kw)
+    if isinstance(exc, stripe.RateLimitError):
+        return RateLimited(message, retry_after=_retry_after(exc.headers), **kw)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return AuthenticationFailed(message, **kw)
+    if isinstance(exc, stripe.InvalidRequestError):
+        return InvalidRequest(message, field=exc.param, **kw)
+    if isinstance(exc, stripe.APIConnectionError):
+        return _connection_error(exc)
+    return Unavailable(message, retry_after=_retry_after(exc.headers), **kw)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        mapped = map_stripe_error(exc)
+        log.info(
+            "stripe_error",
+            error=type(mapped).__name__,
+            http_status=mapped.http_status,
+            request_id=mapped.request_id,
+        )
+        raise mapped from exc
+
+
+class StripeGateway:
+    """The CardGateway Protocol on Stripe, plus ACH debits."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str = "https://api.stripe.com",
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+    ) -> None:
+        self._http = stripe.RequestsClient(timeout=(connect_timeout_s, timeout_s))
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            max_network_retries=0,
+            http_client=self._http,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeGateway:
+        return cls(settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_base())
+
+    def close(self) -> None:
+        self._http.close()  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _call(fn: Callable[[], T]) -> T:
+        with _translated():
+            return fn()
+
+    # -- vaulting -----------------------------------------------------------------------
+
+    def vault_customer(
+        self, idempotency_key: str, *, email: str, name: str, payment_method: str
+    ) -> VaultedCustomer:
+        v1 = self._client.v1
+        customer = self._call(
+            lambda: v1.customers.create(
+                params={"email": email, "name": name},
+                options={"idempotency_key": f"{idempotency_key}:customer"},
+            )
+        )
+        pm = self._call(
+            lambda: v1.payment_methods.attach(
+                payment_method,
+                params={"customer": customer.id},
+                options={"idempotency_key": f"{idempotency_key}:attach"},
+            )
+        )
+        return VaultedCustomer(gateway=NAME, customer_ref=customer.id, payment_method_ref=pm.id)
+
+    def attach_bank_account(
+        self, idempotency_key: str, customer_ref: str, processor_token: str
+    ) -> str:
+        """Turn a Plaid `btok_...` processor token into a bank account (ba_...) on the customer."""
+        source = self._call(
+            lambda: self._client.v1.customers.payment_sources.create(
+                customer_ref,
+                params={"source": processor_token},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(source.id)
+
+    def create_customer(self, idempotency_key: str, *, email: str, name: str) -> str:
+        customer = self._call(
+            lambda: self._client.v1.customers.create(
+                params={"email": email, "name": name},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return str(customer.id)
+
+    # -- payments -----------------------------------------------------------------------
+
+    def authorize(self, request: AuthorizeRequest) -> GatewayPayment:
+        params: dict[str, Any] = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "payment_method": request.payment_method,
+            "capture_method": "automatic" if request.capture_now else "manual",
+            "confirm": True,
+            "metadata": {"payment_id": request.payment_id},
+            "payment_method_types": ["card"],
+            "expand": ["latest_charge"],
+        }
+        if request.customer_ref:
+            params["customer"] = request.customer_ref
+        if request.description:
+            params["description"] = request.description
+        return self._create_intent(request, params)
+
+    def debit_ach(self, request: AuthorizeRequest) -> GatewayPayment:
+        """ACH debit from a bank account (ba_...): stays PROCESSING until settled or returned."""
+        params: dict[str, Any] = {
+            "amount": request.amount_minor,
+            "currency": request.currency.lower(),
+            "payment_method": request.payment_method,
+            "customer": request.customer_ref,
+            "confirm": True,
+            "metadata": {"payment_id": request.payment_id},
+            "payment_method_types": ["us_bank_account"],
+            "expand": ["latest_charge"],
+        }
+        return self._create_intent(request, params)
+
+    def _create_intent(self, request: AuthorizeRequest, params: dict[str, Any]) -> GatewayPayment:
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        )
+        return self._payment(intent)
+
+    def capture(
+        self, idempotency_key: str, reference: str, amount_minor: int | None = None
+    ) -> GatewayPayment:
+        params: dict[str, Any] = {"expand": ["latest_charge"]}
+        if amount_minor is not None:
+            params["amount_to_capture"] = amount_minor
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.capture(
+                reference,
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return self._payment(intent)
+
+    def cancel(self, idempotency_key: str, reference: str) -> GatewayPayment:
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.cancel(
+                reference,
+                params={"expand": ["latest_charge"]},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return self._payment(intent)
+
+    def refund(self, idempotency_key: str, reference: str, amount_minor: int) -> RefundResult:
+        refund = self._call(
+            lambda: self._client.v1.refunds.create(
+                params={"payment_intent": reference, "amount": amount_minor},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return RefundResult(
+            gateway=NAME,
+            reference=refund.id,
+            payment_reference=str(refund.payment_intent or reference),
+            amount_minor=int(refund.amount),
+            currency=str(refund.currency).upper(),
+            status=str(refund.status or "pending"),
+        )
+
+    def retrieve(self, reference: str) -> GatewayPayment:
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.retrieve(
+                reference, params={"expand": ["latest_charge"]}
+            )
+        )
+        return self._payment(intent)
+
+    def lookup(self, payment_id: str) -> GatewayPayment | None:
+        escaped = payment_id.replace("'", "\\'")
+        result = self._call(
+            lambda: self._client.v1.payment_intents.search(
+                params={"query": f"metadata['payment_id']:'{escaped}'", "limit": 10}
+            )
+        )
+        intents = list(result.data)
+        if not intents:
+            return None
+        # A declined attempt and a later success can share the payment id: prefer the live one.
+        live = [i for i in intents if i.status != "requires_payment_method"]
+        return self.retrieve((live or intents)[0].id)
+
+    def list_settled(self, start: datetime, end: datetime) -> list[SettledTransaction]:
+        page = self._call(
+            lambda: self._client.v1.balance_transactions.list(
+                params={
+                    "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())},
+                    "limit": 100,
+                    "expand": ["data.source", "data.source.charge"],
+                }
+            )
+        )
+        out: list[SettledTransaction] = []
+        with _translated():
+            for txn in page.auto_paging_iter():
+                item = self._settled(txn)
+                if item is not None:
+                    out.append(item)
+        return out
+
+    # -- mapping ------------------------------------------------------------------------
+
+    @staticmethod
+    def _settled(txn: Any) -> SettledTransaction | None:
+        if txn.type not in ("charge", "payment", "refund"):
+            return None
+        source = txn.source
+        is_refund = txn.type == "refund"
+        if isinstance(source, str):  # not expanded: reference what we have
+            payment_ref, payment_id, refund_ref = source, None, None
+        elif is_refund:
+            charge = source.charge
+            payment_ref = str(source.payment_intent or _get(charge, "id") or charge)
+            payment_id = _get(_get(charge, "metadata"), "payment_id")
+            refund_ref = source.id
+        else:
+            payment_ref = str(source.payment_intent or source.id)
+            payment_id, refund_ref = _get(source.metadata, "payment_id"), None
+        return SettledTransaction(
+            gateway=NAME,
+            reference=payment_ref,
+            payment_id=payment_id,
+            kind="refund" if is_refund else "charge",
+            amount_minor=abs(int(txn.amount)),
+            fee_minor=int(txn.fee),
+            currency=str(txn.currency).upper(),
+            settled_at=datetime.fromtimestamp(int(txn.created), tz=UTC),
+            refund_reference=refund_ref,
+            extra={"balance_transaction": str(txn.id)},
+        )
+
+    @staticmethod
+    def _payment(intent: Any) -> GatewayPayment:
+        status = str(intent.status)
+        charge = intent.latest_charge if not isinstance(intent.latest_charge, str) else None
+        refunded = int(charge.amount_refunded) if charge is not None else 0
+        if status == "succeeded":
+            settled = charge is not None and charge.balance_transaction is not None
+            state = GatewayPaymentState.SETTLED if settled else GatewayPaymentState.CAPTURED
+        else:
+            state = _STATES.get(status, GatewayPaymentState.FAILED)
+        error = intent.last_payment_error
+        decline_code = None
+        if state is GatewayPaymentState.FAILED and error is not None:
+            decline_code = _get(error, "decline_code") or _get(error, "code")
+        return GatewayPayment(
+            gateway=NAME,
+            reference=str(intent.id),
+            payment_id=str(_get(intent.metadata, "payment_id") or ""),
+            state=state,
+            amount_minor=int(intent.amount),
+            captured_minor=int(intent.amount_received or 0),
+            refunded_minor=refunded,
+            currency=str(intent.currency).upper(),
+            decline_code=decline_code,
+        )

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import translated
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
     GatewayCaptureInput,
@@ -25,13 +25,11 @@ from paysaga.domain.payloads import (
     GatewayRefundInput,
     GatewayRefundResult,
     GatewayResult,
-    ListSettledInput,
     LookupResult,
     RouteDecision,
     RouteRequest,
-    SettledBatch,
-    SettledItem,
 )
+from paysaga.domain.reconciliation import ListSettledInput, SettledBatch, SettledItem
 from paysaga.gateways.base import CardGateway
 from paysaga.gateways.router import GatewayRouter
 from paysaga.gateways.types import AuthorizeRequest, GatewayPayment, SettledTransaction

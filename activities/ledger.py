@@ -19,16 +19,15 @@ from ledger.errors import AlreadyVoided
 from ledger.service import Ledger
 from ledger.types import CrossShardTransfer, EntryRequest, EntryResult, Leg
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.ledger import (
     LedgerCaptureInput,
     LedgerEntryRef,
     LedgerHoldInput,
     LedgerReversalInput,
     LedgerVoidInput,
-    OpenAccountsInput,
-    OpenAccountsResult,
     TransferLegInput,
 )
+from paysaga.domain.onboarding import OpenAccountsInput, OpenAccountsResult
 
 log = structlog.get_logger()
 

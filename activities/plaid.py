@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import translated
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.onboarding import (
     BankAccountInput,
     BankAccountResult,
     BankVerification,

@@ -1,7 +1,8 @@
 """ReconciliationActivities: the ledger side of reconciliation, and the report store.
 
 Matching reads the ledger's charge and refund entries for the gateway (by payment id and
-by period) and compares them with what the gateway settled (domain.reconcile). Matched
+by period) and compares them with what the gateway settled
+(paysaga.domain.settlement_matching). Matched
 items get settlement entries (cash and fees against the gateway receivable), keyed by the
 gateway reference so a rerun posts nothing twice. Reports live in PostgreSQL (shard 0,
 table reconciliation_reports, Alembic branch "reconciliation").
@@ -26,7 +27,7 @@ from ledger.service import Ledger
 from ledger.shards import parse_entry_ref
 from ledger.types import EntryRequest, Leg, StoredEntry
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.reconciliation import (
     LedgerItem,
     MatchInput,
     MatchResult,
@@ -34,7 +35,7 @@ from paysaga.domain.payloads import (
     PostSettlementResult,
     ReconciliationReport,
 )
-from paysaga.domain.reconcile import match_settlements
+from paysaga.domain.settlement_matching import match_settlements
 
 log = structlog.get_logger()
 

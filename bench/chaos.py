@@ -33,7 +33,7 @@ from paysaga.client.client import PaysagaClient
 from paysaga.config.logging import configure_logging
 from paysaga.config.settings import Settings
 from paysaga.config.temporal import connect_client
-from paysaga.domain.payloads import ReconciliationReport
+from paysaga.domain.reconciliation import ReconciliationReport
 
 
 @dataclass(frozen=True)

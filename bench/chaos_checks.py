@@ -20,7 +20,7 @@ import psycopg
 from bench.load import PlannedPayment
 from paysaga.client.client import PaysagaClient
 from paysaga.config.settings import Settings
-from paysaga.domain.payloads import ReconciliationReport
+from paysaga.domain.reconciliation import ReconciliationReport
 from paysaga.domain.status import PaymentStatus
 
 CHARGED = frozenset({PaymentStatus.CAPTURED, PaymentStatus.SETTLED})

@@ -24,7 +24,8 @@ from temporalio.client import Client
 from paysaga.client.client import PaysagaClient
 from paysaga.client.ids import payment_id_for
 from paysaga.config.settings import Settings
-from paysaga.domain.payloads import PaymentOptions, Routing
+from paysaga.domain.payments import PaymentOptions
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import PaymentStatus
 from paysaga.sandbox import testdata
 

@@ -41,7 +41,7 @@ from bench.environment import BenchEnvironment, bench_environment
 from bench.load import LoadResult, PlannedPayment, plan_payments, run_payment_load
 from paysaga.config.logging import configure_logging
 from paysaga.config.temporal import connect_client
-from paysaga.domain.payloads import DEFAULT_ROUTING, Routing
+from paysaga.domain.routing import DEFAULT_ROUTING, Routing
 from workers.build import build_workers
 from workers.deps import Dependencies
 

@@ -26,7 +26,7 @@ from activities.plaid import PlaidActivities
 from activities.reconciliation import ReconciliationActivities
 from paysaga.config.settings import Settings
 from paysaga.domain.names import GATEWAYS_TASK_QUEUE, LEDGER_TASK_QUEUE, PAYMENTS_TASK_QUEUE
-from paysaga.domain.payloads import gateway_task_queue
+from paysaga.domain.routing import gateway_task_queue
 from workers.deps import Dependencies
 from workers.registry import BENCH_WORKFLOWS, WORKFLOWS, workflow_runner
 from workers.settings import WorkerSettings

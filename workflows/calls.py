@@ -15,12 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError, RetryState
 
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
-    BankAccountInput,
-    BankAccountResult,
-    BankVerification,
-    ExchangeInput,
-    ExchangeResult,
+from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
     GatewayCaptureInput,
@@ -28,30 +23,41 @@ from paysaga.domain.payloads import (
     GatewayRefundInput,
     GatewayRefundResult,
     GatewayResult,
+    LookupResult,
+    RouteDecision,
+    RouteRequest,
+)
+from paysaga.domain.ledger import (
     LedgerCaptureInput,
     LedgerEntryRef,
     LedgerHoldInput,
     LedgerReversalInput,
     LedgerVoidInput,
+    TransferLegInput,
+)
+from paysaga.domain.onboarding import (
+    BankAccountInput,
+    BankAccountResult,
+    BankVerification,
+    ExchangeInput,
+    ExchangeResult,
     LinkToken,
     LinkTokenInput,
-    ListSettledInput,
-    LookupResult,
-    MatchInput,
-    MatchResult,
     OpenAccountsInput,
     OpenAccountsResult,
+    ReminderInput,
+    VerifyInput,
+)
+from paysaga.domain.reconciliation import (
+    ListSettledInput,
+    MatchInput,
+    MatchResult,
     PostSettlementInput,
     PostSettlementResult,
     ReconciliationReport,
-    ReminderInput,
-    RouteDecision,
-    RouteRequest,
-    Routing,
     SettledBatch,
-    TransferLegInput,
-    VerifyInput,
 )
+from paysaga.domain.routing import Routing
 from workflows import policies
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
-    from paysaga.domain.payloads import (
+    from paysaga.domain.onboarding import (
         BankAccountInput,
         ExchangeInput,
         LinkTokenInput,
@@ -25,10 +25,10 @@ with workflow.unsafe.imports_passed_through():
         OpenAccountsInput,
         PublicTokenSubmission,
         ReminderInput,
-        StepRecord,
         VerifyInput,
         names_match,
     )
+    from paysaga.domain.payments import StepRecord
     from paysaga.domain.status import OnboardingStatus
     from workflows import calls, policies
     from workflows.failures import classify

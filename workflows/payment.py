@@ -23,35 +23,35 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
-    from paysaga.domain.names import gateway_idempotency_key
-    from paysaga.domain.payloads import (
-        CancelRequest,
-        CaptureRequest,
-        EventKind,
+    from paysaga.domain.events import EventKind, GatewayEvent
+    from paysaga.domain.gateways import (
         GatewayAuthorizeInput,
         GatewayCancelInput,
         GatewayCaptureInput,
-        GatewayEvent,
         GatewayLookupInput,
         GatewayRefundInput,
         GatewayRefundResult,
         GatewayResult,
+        RouteRequest,
+    )
+    from paysaga.domain.ledger import (
         LedgerCaptureInput,
         LedgerEntryRef,
         LedgerHoldInput,
         LedgerReversalInput,
         LedgerVoidInput,
+    )
+    from paysaga.domain.names import gateway_idempotency_key
+    from paysaga.domain.payments import (
+        CancelRequest,
+        CaptureRequest,
         PaymentRequest,
         PaymentView,
-        RefundOutcome,
-        RefundRecord,
-        RefundRequest,
-        RouteRequest,
         StepRecord,
         check_cancel,
         check_capture,
-        check_refund,
     )
+    from paysaga.domain.refunds import RefundOutcome, RefundRecord, RefundRequest, check_refund
     from paysaga.domain.status import PaymentStatus, is_final, may_advance
     from workflows import calls, policies
     from workflows.failures import Failure, PaymentFailure, classify

@@ -12,7 +12,8 @@ from typing import Final
 
 from temporalio.common import RetryPolicy
 
-from paysaga.domain.payloads import OnboardingOptions, PaymentOptions
+from paysaga.domain.onboarding import OnboardingOptions
+from paysaga.domain.payments import PaymentOptions
 
 # Error types (ApplicationError.type = the gateway error's class name) that a retry
 # could not fix or could make worse.

@@ -15,9 +15,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from paysaga.domain.payloads import (
-        EventKind,
-        GatewayEvent,
+    from paysaga.domain.events import EventKind, GatewayEvent
+    from paysaga.domain.reconciliation import (
         ListSettledInput,
         MatchedItem,
         MatchInput,

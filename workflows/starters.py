@@ -25,17 +25,11 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from paysaga.domain.ledger import TransferRequest, TransferView
 from paysaga.domain.names import PAYMENTS_TASK_QUEUE, payment_workflow_id
-from paysaga.domain.payloads import (
-    OnboardingRequest,
-    OnboardingView,
-    PaymentRequest,
-    PaymentView,
-    ReconciliationReport,
-    ReconciliationRequest,
-    TransferRequest,
-    TransferView,
-)
+from paysaga.domain.onboarding import OnboardingRequest, OnboardingView
+from paysaga.domain.payments import PaymentRequest, PaymentView
+from paysaga.domain.reconciliation import ReconciliationReport, ReconciliationRequest
 from paysaga.domain.status import PaymentStatus
 from workflows import policies
 from workflows.onboarding import OnboardingWorkflow

@@ -16,7 +16,8 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain import activity_names as names
     from paysaga.domain.errors import PaysagaError
-    from paysaga.domain.payloads import StepRecord, TransferLegInput, TransferRequest, TransferView
+    from paysaga.domain.ledger import TransferLegInput, TransferRequest, TransferView
+    from paysaga.domain.payments import StepRecord
     from paysaga.domain.status import TransferStatus
     from workflows import calls
     from workflows.failures import classify

@@ -21,7 +21,7 @@ from paysaga.client.control.merchants import MerchantStore
 from paysaga.client.control.webhook_events import WebhookEventStore
 from paysaga.config.settings import Settings
 from paysaga.domain.names import PAYMENTS_TASK_QUEUE
-from paysaga.domain.payloads import Routing
+from paysaga.domain.routing import Routing
 from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
 from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.webhooks import PlaidWebhookVerifier

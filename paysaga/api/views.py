@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
-from paysaga.domain.payloads import OnboardingView, PaymentView, RefundOutcome, StepRecord
+from paysaga.domain.onboarding import OnboardingView
+from paysaga.domain.payments import PaymentView, StepRecord
+from paysaga.domain.refunds import RefundOutcome
 
 
 def _time(value: datetime | None) -> str | None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paysaga.client.ids import PAYMENT_ID_RE
-from paysaga.domain.payloads import EventKind, GatewayEvent
+from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.gateways.braintree_webhooks import BraintreeEvent
 
 STRIPE_KINDS: dict[str, EventKind] = {

@@ -25,7 +25,7 @@ from paysaga.cli.console import console, friendly_errors
 from paysaga.cli.stack_cmd import print_urls
 from paysaga.config.settings import Settings, load_settings
 from paysaga.domain.money import Money
-from paysaga.domain.payloads import PaymentOptions, PaymentView
+from paysaga.domain.payments import PaymentOptions, PaymentView
 from paysaga.domain.status import PaymentStatus
 from paysaga.sandbox import testdata
 from paysaga.stack.stack import Stack, running_stack

@@ -21,7 +21,7 @@ from paysaga.client import PaysagaClient
 from paysaga.client.ids import merchant_of_payment
 from paysaga.config.settings import load_settings
 from paysaga.domain.money import Money
-from paysaga.domain.payloads import PaymentView
+from paysaga.domain.payments import PaymentView
 
 T = TypeVar("T")
 

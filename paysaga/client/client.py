@@ -61,23 +61,18 @@ from paysaga.domain.errors import (
     ValidationError,
 )
 from paysaga.domain.names import PAYMENTS_TASK_QUEUE
-from paysaga.domain.payloads import (
-    DEFAULT_ROUTING,
+from paysaga.domain.onboarding import OnboardingRequest, OnboardingView, PublicTokenSubmission
+from paysaga.domain.payments import (
     CancelRequest,
     CaptureRequest,
     MethodType,
-    OnboardingRequest,
-    OnboardingView,
     PaymentOptions,
     PaymentRequest,
     PaymentView,
-    PublicTokenSubmission,
-    ReconciliationReport,
-    ReconciliationRequest,
-    RefundOutcome,
-    RefundRequest,
-    Routing,
 )
+from paysaga.domain.reconciliation import ReconciliationReport, ReconciliationRequest
+from paysaga.domain.refunds import RefundOutcome, RefundRequest
+from paysaga.domain.routing import DEFAULT_ROUTING, Routing
 from paysaga.domain.status import PaymentStatus
 
 log = structlog.get_logger(__name__)

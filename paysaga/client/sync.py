@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 from paysaga.client.client import PaysagaClient
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
 from paysaga.config.settings import Settings
-from paysaga.domain.payloads import MethodType, OnboardingView, PaymentView, RefundOutcome
+from paysaga.domain.onboarding import OnboardingView
+from paysaga.domain.payments import MethodType, PaymentView
+from paysaga.domain.refunds import RefundOutcome
 
 T = TypeVar("T")
 

@@ -20,19 +20,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from paysaga.domain.payloads import (
-    CaptureRequest,
-    EventKind,
-    GatewayEvent,
-    OnboardingOptions,
-    OnboardingRequest,
-    PaymentOptions,
-    PublicTokenSubmission,
-    ReconciliationRequest,
-    RefundRequest,
-    Routing,
-    TransferRequest,
-)
+from paysaga.domain.events import EventKind, GatewayEvent
+from paysaga.domain.ledger import TransferRequest
+from paysaga.domain.onboarding import OnboardingOptions, OnboardingRequest, PublicTokenSubmission
+from paysaga.domain.payments import CaptureRequest, PaymentOptions
+from paysaga.domain.reconciliation import ReconciliationRequest
+from paysaga.domain.refunds import RefundRequest
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import PaymentStatus
 from paysaga.stack.binaries import temporal_test_server
 from tests.workflows.conftest import _TYPES

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from paysaga.domain.payloads import ExceptionKind, LedgerItem
-from paysaga.domain.reconcile import match_settlements
+from paysaga.domain.reconciliation import ExceptionKind, LedgerItem
+from paysaga.domain.settlement_matching import match_settlements
 
 
 def _item(pid: str, kind: str, amount: int, entry: str) -> LedgerItem:

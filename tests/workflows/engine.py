@@ -19,7 +19,8 @@ from temporalio.client import Client, WorkflowHandle
 from ledger.migrate import upgrade_all
 from paysaga.config.settings import Settings, load_settings
 from paysaga.config.temporal import connect_client
-from paysaga.domain.payloads import PaymentOptions, PaymentRequest, PaymentView, Routing
+from paysaga.domain.payments import PaymentOptions, PaymentRequest, PaymentView
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import PaymentStatus
 from paysaga.sandbox.runner import SandboxServers
 from paysaga.stack.postgres import EmbeddedPostgres

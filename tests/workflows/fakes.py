@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
     GatewayCaptureInput,
@@ -24,14 +24,16 @@ from paysaga.domain.payloads import (
     GatewayRefundInput,
     GatewayRefundResult,
     GatewayResult,
+    LookupResult,
+    RouteDecision,
+    RouteRequest,
+)
+from paysaga.domain.ledger import (
     LedgerCaptureInput,
     LedgerEntryRef,
     LedgerHoldInput,
     LedgerReversalInput,
     LedgerVoidInput,
-    LookupResult,
-    RouteDecision,
-    RouteRequest,
 )
 
 

@@ -11,7 +11,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from paysaga.domain.payloads import PaymentOptions, PaymentRequest, Routing
+from paysaga.domain.payments import PaymentOptions, PaymentRequest
+from paysaga.domain.routing import Routing
 from workers.registry import WORKFLOWS
 
 

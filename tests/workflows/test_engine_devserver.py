@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.common.v1 import Payload
 
 from activities import chart
-from paysaga.domain.payloads import CaptureRequest, ReconciliationRequest, RefundRequest
+from paysaga.domain.payments import CaptureRequest
+from paysaga.domain.reconciliation import ReconciliationRequest
+from paysaga.domain.refunds import RefundRequest
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.engine import Engine, wait_for
 from workflows.payment import PaymentWorkflow
@@ -108,7 +110,7 @@ async def run_e2e(engine: Engine, count: int) -> None:
 
 
 async def test_onboarding_with_plaid_sandbox(engine: Engine) -> None:
-    from paysaga.domain.payloads import OnboardingRequest, PublicTokenSubmission
+    from paysaga.domain.onboarding import OnboardingRequest, PublicTokenSubmission
     from paysaga.domain.status import OnboardingStatus
     from paysaga.sandbox.testdata import PLAID_INSTITUTION_ID, PLAID_SANDBOX_OWNER_NAME
     from workflows.onboarding import OnboardingWorkflow

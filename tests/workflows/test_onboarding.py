@@ -13,7 +13,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.onboarding import (
     BankAccountInput,
     BankAccountResult,
     BankVerification,
@@ -27,9 +27,9 @@ from paysaga.domain.payloads import (
     OpenAccountsResult,
     PublicTokenSubmission,
     ReminderInput,
-    Routing,
     VerifyInput,
 )
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import OnboardingStatus
 from tests.workflows.helpers import UPDATE_REJECTED, worker
 from workflows.onboarding import OnboardingWorkflow

@@ -11,16 +11,10 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from paysaga.domain.payloads import (
-    CancelRequest,
-    CaptureRequest,
-    EventKind,
-    GatewayEvent,
-    PaymentOptions,
-    PaymentView,
-    RefundRequest,
-    Routing,
-)
+from paysaga.domain.events import EventKind, GatewayEvent
+from paysaga.domain.payments import CancelRequest, CaptureRequest, PaymentOptions, PaymentView
+from paysaga.domain.refunds import RefundRequest
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker

@@ -11,7 +11,9 @@ import asyncio
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from paysaga.domain.payloads import EventKind, PaymentOptions, RefundRequest
+from paysaga.domain.events import EventKind
+from paysaga.domain.payments import PaymentOptions
+from paysaga.domain.refunds import RefundRequest
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker

@@ -12,22 +12,22 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import (
+from paysaga.domain.payments import PaymentOptions
+from paysaga.domain.reconciliation import (
     ExceptionKind,
     LedgerItem,
     ListSettledInput,
     MatchInput,
     MatchResult,
-    PaymentOptions,
     PostSettlementInput,
     PostSettlementResult,
     ReconciliationReport,
     ReconciliationRequest,
-    Routing,
     SettledBatch,
     SettledItem,
 )
-from paysaga.domain.reconcile import match_settlements
+from paysaga.domain.routing import Routing
+from paysaga.domain.settlement_matching import match_settlements
 from paysaga.domain.status import PaymentStatus, ReconciliationStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker

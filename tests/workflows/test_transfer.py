@@ -10,7 +10,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.domain import activity_names as names
-from paysaga.domain.payloads import LedgerEntryRef, Routing, TransferLegInput, TransferRequest
+from paysaga.domain.ledger import LedgerEntryRef, TransferLegInput, TransferRequest
+from paysaga.domain.routing import Routing
 from paysaga.domain.status import TransferStatus
 from tests.workflows.helpers import worker
 from workflows.starters import start_transfer

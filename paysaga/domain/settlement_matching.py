@@ -7,7 +7,7 @@ seen only on one side and items seen twice.
 
 from __future__ import annotations
 
-from paysaga.domain.payloads import (
+from paysaga.domain.reconciliation import (
     ExceptionKind,
     LedgerItem,
     MatchedItem,

@@ -1,0 +1,99 @@
+"""Inputs and results of the gateway activities (route, authorize, capture, cancel,
+refund, look up).
+
+Temporal's default converter (de)serialises these by type hints, so every field is
+typed precisely: ints for money, tuples for sequences, datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    payment_id: str
+    amount_minor: int
+    currency: str
+    method_type: str
+    preferred_gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    gateways: tuple[str, ...]  # in the order to try; the next ones are failovers
+
+
+@dataclass(frozen=True)
+class GatewayAuthorizeInput:
+    gateway: str
+    idempotency_key: str
+    payment_id: str
+    amount_minor: int
+    currency: str
+    payment_method: str
+    capture_now: bool
+    customer_ref: str | None = None
+    description: str = ""
+    method_type: str = "card"  # ach: a bank debit that settles days later
+
+
+@dataclass(frozen=True)
+class GatewayCaptureInput:
+    gateway: str
+    idempotency_key: str
+    reference: str
+    amount_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class GatewayCancelInput:
+    gateway: str
+    idempotency_key: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class GatewayRefundInput:
+    gateway: str
+    idempotency_key: str
+    reference: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class GatewayLookupInput:
+    gateway: str
+    payment_id: str
+    reference: str | None = None  # retrieve by reference when known
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """A gateway's view of one payment (mirror of gateways.types.GatewayPayment)."""
+
+    gateway: str
+    reference: str
+    payment_id: str
+    state: str  # GatewayPaymentState value
+    amount_minor: int
+    captured_minor: int
+    refunded_minor: int
+    currency: str
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    found: bool
+    payment: GatewayResult | None = None
+
+
+@dataclass(frozen=True)
+class GatewayRefundResult:
+    gateway: str
+    reference: str
+    payment_reference: str
+    amount_minor: int
+    currency: str
+    status: str

@@ -18,17 +18,17 @@ import psycopg
 import structlog
 from psycopg.types.json import Jsonb
 
+from ledger import cross_shard
 from ledger import requests as rq
+from ledger.entry_reads import read_entries
 from ledger.errors import (
     AccountConflict,
     CrossShardEntry,
-    LedgerError,
     ShardUnavailable,
     UnknownAccount,
-    UnknownEntry,
     from_sql_error,
 )
-from ledger.results import entry_result, leg_from_row
+from ledger.results import entry_result
 from ledger.shards import Shards, entry_ref, parse_entry_ref
 from ledger.types import (
     Account,
@@ -38,7 +38,6 @@ from ledger.types import (
     CrossShardHolds,
     CrossShardTransfer,
     Direction,
-    EntryKind,
     EntryRequest,
     EntryResult,
     Leg,
@@ -314,130 +313,33 @@ class Ledger:
         return entry_ref(shard, int(row[0])) if row else None
 
     # ------------------------------------------------------------ cross-shard saga steps
-
-    @staticmethod
-    def _xkey(transfer: CrossShardTransfer, side: str, step: str) -> str:
-        return f"xfer:{transfer.transfer_id}:{side}:{step}"
-
-    async def _hold(self, transfer: CrossShardTransfer, side: str) -> EntryResult:
-        rq.amount(transfer.amount_minor)
-        cur = rq.currency(transfer.currency)
-        account = transfer.source_account if side == "source" else transfer.destination_account
-        shard = await self.shards.shard_of(account)
-        clearing = await self.clearing_account(shard, cur)
-        debit, credit = (account, clearing) if side == "source" else (clearing, account)
-        metadata = {**transfer.metadata, "transfer_id": transfer.transfer_id, "transfer_side": side}
-        return await self.post_entry(
-            EntryRequest(
-                idempotency_key=self._xkey(transfer, side, "hold"),
-                legs=(
-                    Leg(debit, "debit", transfer.amount_minor, cur),
-                    Leg(credit, "credit", transfer.amount_minor, cur),
-                ),
-                pending=True,
-                expires_at=transfer.expires_at,
-                description=transfer.description,
-                metadata=metadata,
-            )
-        )
+    # The steps themselves live in ledger.cross_shard; these are the ledger's API for them.
 
     async def hold_source(self, transfer: CrossShardTransfer) -> EntryResult:
         """Saga step 1: pending debit of the source against its shard's clearing account."""
-        return await self._hold(transfer, "source")
+        return await cross_shard.hold(self, transfer, "source")
 
     async def hold_target(self, transfer: CrossShardTransfer) -> EntryResult:
         """Saga step 2: pending credit of the destination from its shard's clearing account."""
-        return await self._hold(transfer, "target")
-
-    async def _resolve(
-        self, transfer: CrossShardTransfer, side: str, step: str
-    ) -> EntryResult | None:
-        account = transfer.source_account if side == "source" else transfer.destination_account
-        try:
-            shard = await self.shards.shard_of(account)
-        except UnknownAccount:
-            if step == "void":
-                return None  # no such account, so nothing can have been held on it
-            raise
-        hold = await self.entry_for_key(shard, self._xkey(transfer, side, "hold"))
-        if hold is None:
-            if step == "void":
-                return None  # nothing was held on this side: nothing to release
-            raise UnknownEntry(f"transfer {transfer.transfer_id}: no {side} hold to post")
-        key = self._xkey(transfer, side, step)
-        if step == "post":
-            return await self.post_pending(hold, key)
-        return await self.void_pending(hold, key)
+        return await cross_shard.hold(self, transfer, "target")
 
     async def post_cross_shard(self, transfer: CrossShardTransfer) -> CrossShardHolds:
         """Saga step 3: post both holds (each idempotent)."""
-        source = await self._resolve(transfer, "source", "post")
-        target = await self._resolve(transfer, "target", "post")
-        assert source is not None and target is not None
-        return CrossShardHolds(source, target)
+        return await cross_shard.post_both(self, transfer)
 
     async def void_cross_shard(self, transfer: CrossShardTransfer) -> list[EntryResult]:
         """Compensation: void whichever holds exist (each idempotent)."""
-        results = []
-        for side in ("target", "source"):
-            result = await self._resolve(transfer, side, "void")
-            if result is not None:
-                results.append(result)
-        return results
+        return await cross_shard.void_existing(self, transfer)
 
     async def begin_cross_shard_transfer(self, transfer: CrossShardTransfer) -> CrossShardHolds:
         """Both holds; if the target hold fails the source hold is voided and the error raised."""
-        source = await self.hold_source(transfer)
-        try:
-            target = await self.hold_target(transfer)
-        except LedgerError:
-            await self.void_cross_shard(transfer)
-            raise
-        return CrossShardHolds(source, target)
+        return await cross_shard.begin(self, transfer)
 
     # ------------------------------------------------------------ queries
 
     async def _stored(self, shard: int, where: str, params: Sequence[Any]) -> list[StoredEntry]:
         async with self.shards.connection(shard) as conn:
-            cur = await conn.execute(
-                "SELECT id, kind, idempotency_key, effective_at, created_at, description,"
-                f" metadata, pending_id, reverses_id FROM ledger_entries e WHERE {where}"
-                " ORDER BY effective_at, id",
-                params,
-            )
-            rows = await cur.fetchall()
-            ids = [r[0] for r in rows]
-            cur = await conn.execute(
-                "SELECT l.entry_id, l.account_id, l.direction, l.currency, l.posted_amount,"
-                " l.pending_amount, l.stripe, l.debits_posted_after, l.credits_posted_after,"
-                " l.debits_pending_after, l.credits_pending_after, l.version_after, a.normal_side"
-                " FROM ledger_legs l JOIN ledger_accounts a ON a.id = l.account_id"
-                " WHERE l.entry_id = ANY(%s) ORDER BY l.entry_id, l.leg_no",
-                (ids,),
-            )
-            legs: dict[int, list[Any]] = defaultdict(list)
-            for leg in await cur.fetchall():
-                legs[leg[0]].append(leg_from_row(leg[1:]))
-
-        def ref(value: int | None) -> str | None:
-            return entry_ref(shard, value) if value is not None else None
-
-        return [
-            StoredEntry(
-                entry_id=entry_ref(shard, r[0]),
-                shard=shard,
-                kind=cast(EntryKind, r[1]),
-                idempotency_key=r[2],
-                effective_at=r[3],
-                created_at=r[4],
-                description=r[5],
-                metadata=r[6],
-                pending_of=ref(r[7]),
-                reverses=ref(r[8]),
-                legs=tuple(legs[r[0]]),
-            )
-            for r in rows
-        ]
+            return await read_entries(conn, shard, where, params)
 
     async def _all_shards(self, where: str, params: Sequence[Any]) -> list[StoredEntry]:
         found = await asyncio.gather(

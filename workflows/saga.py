@@ -24,8 +24,11 @@ class Saga:
         self._steps.clear()
 
     async def compensate(self) -> None:
-        # Each compensation is idempotent and retried without limit by its policy; one
-        # that still fails (non-retryable) must not stop the others from running.
+        # Each compensation is idempotent and retried by its activities' policies: ledger
+        # voids and gateway cancels without limit, the payment's lookups and its booking
+        # and refund of a captured charge within bounds (attempts or schedule-to-close).
+        # One that still fails with an ActivityError is logged and listed in `failed`,
+        # and is not retried later; the others still run. Other exceptions propagate.
         while self._steps:
             name, compensation = self._steps.pop()
             try:

@@ -2,8 +2,11 @@
 
 Pending on the source shard (from_account -> clearing), pending on the destination shard
 (clearing -> to_account), then post both. Until both pendings exist, a failure voids
-what was made (in reverse). Once both exist the transfer is committed (the pivot): posts
-are retried until they succeed, because voiding a half-posted transfer would be wrong.
+what was made (in reverse). Once both exist the transfer is committed (the pivot) and
+only moves forward, because voiding a half-posted transfer would be wrong: the posts run
+under COMPENSATION_RETRY, so transient failures (a shard down, a timeout) are retried
+without limit, but a post the ledger refuses for good (a non-retryable error, e.g. the
+pending expired) fails the workflow in `posting`, nothing voided, for an operator.
 """
 
 from __future__ import annotations

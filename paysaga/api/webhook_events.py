@@ -1,7 +1,8 @@
 """Turn a verified provider webhook into (event id, type, payment id, GatewayEvent).
 
 Stripe events carry our payment id in the PaymentIntent/Charge metadata, Braintree
-transactions in `order_id`. Events without a mapping are recorded but not delivered.
+transactions in `order_id`. Which provider types map to which EventKind is
+`domain.events.webhook_kind`; events without a mapping are recorded but not delivered.
 """
 
 from __future__ import annotations
@@ -12,22 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paysaga.client.ids import PAYMENT_ID_RE
-from paysaga.domain.events import EventKind, GatewayEvent
+from paysaga.domain.events import GatewayEvent, webhook_kind
 from paysaga.gateways.braintree_webhooks import BraintreeEvent
-
-STRIPE_KINDS: dict[str, EventKind] = {
-    "payment_intent.requires_action": EventKind.PAYMENT_REQUIRES_ACTION,
-    "payment_intent.amount_capturable_updated": EventKind.PAYMENT_AUTHORIZED,
-    "payment_intent.succeeded": EventKind.PAYMENT_CAPTURED,
-    "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
-    "payment_intent.canceled": EventKind.PAYMENT_CANCELED,
-    "charge.refunded": EventKind.REFUND_SUCCEEDED,
-}
-
-BRAINTREE_KINDS: dict[str, EventKind] = {
-    "transaction_settled": EventKind.ACH_SETTLED,
-    "transaction_settlement_declined": EventKind.ACH_RETURNED,
-}
 
 
 @dataclass(frozen=True)
@@ -59,7 +46,7 @@ def stripe_event(event: dict[str, Any]) -> Normalised:
     raw_metadata = obj.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     payment_id = _payment_id(metadata.get("payment_id"))
-    kind = STRIPE_KINDS.get(event_type)
+    kind = webhook_kind("stripe", event_type)
     if kind is None or payment_id is None:
         return Normalised(event_id, event_type, payment_id, None)
     created = _int(event.get("created"))
@@ -85,7 +72,7 @@ def stripe_event(event: dict[str, Any]) -> Normalised:
 
 def braintree_event(event: BraintreeEvent) -> Normalised:
     payment_id = _payment_id(event.order_id)
-    kind = BRAINTREE_KINDS.get(event.kind)
+    kind = webhook_kind("braintree", event.kind)
     if kind is None or payment_id is None:
         return Normalised(event.event_id, event.kind, payment_id, None)
     gateway_event = GatewayEvent(

@@ -1,24 +1,19 @@
 """Pick a card gateway per payment, and fail over only when no authorization can have happened.
 
 Rules are checked in order (currency, amount range, a stable share of payment
-ids); a vaulted payment method pins its gateway. Workflows do the actual
-failover across activity calls with `should_fail_over`; `authorize_with_failover`
-is the same policy for synchronous callers.
+ids); a vaulted payment method pins its gateway. The route activity answers with
+`choose`'s order and the payment workflow does the failover (workflows.payment), on
+the flag `should_fail_over` sets on activity errors (activities.errors).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-import structlog
 
 from paysaga.gateways.base import CardGateway
 from paysaga.gateways.errors import RateLimited, Unavailable
-from paysaga.gateways.types import AuthorizeRequest, GatewayPayment
-
-log = structlog.get_logger()
 
 
 def should_fail_over(error: BaseException) -> bool:
@@ -88,34 +83,3 @@ class GatewayRouter:
             self.default,
         )
         return [preferred, *(name for name in self.gateways if name != preferred)]
-
-    def authorize_with_failover(
-        self,
-        request_factory: Callable[[str], AuthorizeRequest],
-        *,
-        payment_id: str,
-        currency: str,
-        amount_minor: int,
-        vaulted_gateway: str | None = None,
-    ) -> tuple[str, GatewayPayment]:
-        """Authorize at the chosen gateway; move on only after should_fail_over errors.
-
-        `request_factory(gateway_name)` builds that gateway's request (its payment
-        method and its own idempotency key).
-        """
-        candidates = self.choose(payment_id, currency, amount_minor, vaulted_gateway)
-        for i, name in enumerate(candidates):
-            try:
-                return name, self.gateways[name].authorize(request_factory(name))
-            except Exception as exc:
-                if i + 1 < len(candidates) and should_fail_over(exc):
-                    log.warning(
-                        "gateway_failover",
-                        payment_id=payment_id,
-                        failed=name,
-                        next=candidates[i + 1],
-                        error=type(exc).__name__,
-                    )
-                    continue
-                raise
-        raise AssertionError("unreachable: choose() returns at least one gateway")

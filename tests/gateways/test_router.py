@@ -1,9 +1,8 @@
-"""Routing rules and failover: only errors that prove no authorization move to the next gateway."""
+"""Routing rules, and which gateway errors allow a failover (only those that prove no
+authorization happened). The failover itself is the payment workflow's: see
+tests/workflows/test_payment_failover.py."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,11 +15,6 @@ from paysaga.gateways.errors import (
 )
 from paysaga.gateways.router import GatewayRouter, RoutingRule, should_fail_over
 from paysaga.gateways.stripe_gateway import StripeGateway
-from paysaga.gateways.types import AuthorizeRequest, GatewayPaymentState
-from paysaga.sandbox import testdata
-from paysaga.sandbox.runner import SandboxServers
-from paysaga.stack.ports import free_port
-from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
 
 def test_should_fail_over_only_when_nothing_was_authorized() -> None:
@@ -70,82 +64,3 @@ def test_configuration_errors() -> None:
         GatewayRouter({}, [], default="stripe")
     with pytest.raises(ValueError):
         RoutingRule("stripe", percent=101)
-
-
-@pytest.fixture
-def real_router(sandbox_servers: SandboxServers) -> Iterator[tuple[GatewayRouter, str]]:
-    """Two real Stripe adapters: "primary" behind its own faults, "secondary" healthy.
-
-    Each talks to a real sandbox over HTTP; "down" points at a closed port.
-    """
-    with SandboxServers(SANDBOX_SETTINGS) as other:
-        gateways = {
-            "primary": StripeGateway(
-                SANDBOX_SETTINGS.stripe_api_key, api_base=other.stripe_url, timeout_s=0.5
-            ),
-            "secondary": StripeGateway(
-                SANDBOX_SETTINGS.stripe_api_key, api_base=sandbox_servers.stripe_url
-            ),
-        }
-        yield GatewayRouter(gateways, [], default="primary"), other.stripe_url
-
-
-def _factory(workflow: str, pm: str = testdata.STRIPE_PM_SUCCESS):
-    def make(gateway: str) -> AuthorizeRequest:
-        # Each gateway gets its own idempotency key step.
-        return AuthorizeRequest(f"{workflow}:authorize:{gateway}", workflow, 1500, "USD", pm)
-
-    return make
-
-
-def test_fails_over_when_primary_is_unavailable(real_router: tuple[GatewayRouter, str]) -> None:
-    router, primary_url = real_router
-    control(primary_url, "faults", {"error_rate": 1.0})
-    workflow = f"pay-{uuid.uuid4().hex}"
-    name, payment = router.authorize_with_failover(
-        _factory(workflow), payment_id=workflow, currency="USD", amount_minor=1500
-    )
-    assert name == "secondary" and payment.state is GatewayPaymentState.AUTHORIZED
-
-
-def test_fails_over_when_primary_is_unreachable(sandbox_servers: SandboxServers) -> None:
-    router = GatewayRouter(
-        {
-            "down": StripeGateway("sk", api_base=f"http://127.0.0.1:{free_port()}"),
-            "up": StripeGateway(
-                SANDBOX_SETTINGS.stripe_api_key, api_base=sandbox_servers.stripe_url
-            ),
-        },
-        [],
-        default="down",
-    )
-    workflow = f"pay-{uuid.uuid4().hex}"
-    name, payment = router.authorize_with_failover(
-        _factory(workflow), payment_id=workflow, currency="USD", amount_minor=1500
-    )
-    assert name == "up" and payment.reference.startswith("pi_")
-
-
-def test_never_fails_over_after_outcome_unknown_or_decline(
-    real_router: tuple[GatewayRouter, str], sandbox_servers: SandboxServers
-) -> None:
-    router, primary_url = real_router
-    control(primary_url, "faults", {"timeout_after_success_rate": 1.0, "timeout_hang_s": 1.0})
-    workflow = f"pay-{uuid.uuid4().hex}"
-    with pytest.raises(OutcomeUnknown):
-        router.authorize_with_failover(
-            _factory(workflow), payment_id=workflow, currency="USD", amount_minor=1500
-        )
-    control(primary_url, "faults", {})
-    secondary = control(sandbox_servers.stripe_url, "stats")["intents_per_payment_id"]
-    assert workflow not in secondary  # type: ignore[operator]
-
-    declined = f"pay-{uuid.uuid4().hex}"
-    with pytest.raises(Declined):
-        router.authorize_with_failover(
-            _factory(declined, testdata.STRIPE_PM_HARD_DECLINE),
-            payment_id=declined,
-            currency="USD",
-            amount_minor=1500,
-        )
-    assert declined not in control(sandbox_servers.stripe_url, "stats")["intents_per_payment_id"]  # type: ignore[operator]

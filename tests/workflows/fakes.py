@@ -57,6 +57,7 @@ class FakeWorld:
     # Outcome of each authorize call in order; the last one repeats.
     # ok | soft | hard | unknown_done | unknown_lost | requires_action | unavailable | slow
     # | unavailable_done (the gateway charged, then the call still failed as unavailable)
+    # | rate_limited (429 until the retries ran out; nothing was charged)
     authorize_script: list[str] = field(default_factory=lambda: ["ok"])
     gateways: tuple[str, ...] = ("stripe", "braintree")
     calls: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
@@ -118,6 +119,10 @@ class FakeWorld:
         if outcome == "unavailable":
             raise ApplicationError(
                 "gateway down", None, False, True, type="Unavailable", non_retryable=True
+            )
+        if outcome == "rate_limited":
+            raise ApplicationError(
+                "slow down", None, False, True, type="RateLimited", non_retryable=True
             )
         if outcome == "unknown_lost":
             raise ApplicationError("timed out", type="OutcomeUnknown", non_retryable=True)

@@ -1,0 +1,53 @@
+"""The `gateway_event` signal: drop redeliveries, then act on what the event means for
+the payment now (`domain.events.event_intent`). Steps waiting on an event are woken by
+the flags set here; settlement, reconciliation and refund reports change the view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from paysaga.domain.events import EventIntent, EventKind, GatewayEvent, event_intent
+    from paysaga.domain.status import PaymentStatus
+
+from workflows.payment.state import PaymentState
+
+
+def apply(state: PaymentState, event: GatewayEvent) -> None:
+    if event.event_id in state.seen:
+        return  # duplicate delivery
+    state.seen[event.event_id] = None
+    state.events_this_run += 1
+    state.step(f"event:{event.kind}", event.event_id)
+    intent = event_intent(event.kind, state.view.status, state.request.method_type)
+    if intent == EventIntent.GATEWAY_ANSWER:
+        state.webhook_payment = event
+    elif intent == EventIntent.CANCELED_AT_GATEWAY:
+        state.external_cancel = True
+    elif intent == EventIntent.DEBIT_SETTLED:
+        state.ach_settled = True
+    elif intent == EventIntent.CHARGE_SETTLED:
+        state.set_status(PaymentStatus.SETTLED)
+    elif intent == EventIntent.DEBIT_RETURNED:
+        if state.ach_return is None:  # the first return reported wins
+            state.ach_return = event
+    elif intent == EventIntent.SETTLEMENT_EXCEPTION:
+        state.update(last_error=f"reconciliation: {event.data.get('kind', 'exception')}")
+    elif intent == EventIntent.REFUND_STATUS:
+        _mark_refund(state, event)
+
+
+def _mark_refund(state: PaymentState, event: GatewayEvent) -> None:
+    reference = event.data.get("refund_reference") or event.reference
+    status = "succeeded" if event.kind == EventKind.REFUND_SUCCEEDED else "failed"
+    refunds = tuple(
+        replace(r, status=status) if r.reference == reference and r.status == "pending" else r
+        for r in state.view.refunds
+    )
+    if refunds != state.view.refunds:
+        state.update(refunds=refunds)
+        if status == "failed":
+            state.update(last_error=f"refund {reference} failed at the gateway")

@@ -60,11 +60,11 @@ def test_fresh_database_runs_the_function_files(fresh_database: str) -> None:
         for name in function_names():
             sql = (FUNCTIONS / f"{name}.sql").read_text()
             assert _same(_file_definition(conn, name, sql), live[name]), (
-                f"ledger/sql/functions/{name}.sql differs from the migrated function: "
-                "add a revision that reapplies it (see ledger/sql_functions.py)"
+                f"ledger/sql/functions/{name}.sql is not what a migrated database runs: the "
+                f"last revision that applies {name} must apply this file (ledger/sql_functions.py)"
             )
         # The comparison is not vacuous: a changed body is told apart.
-        edited = (FUNCTIONS / "ledger_raise.sql").read_text().replace("LG000", "LG999")
+        edited = (FUNCTIONS / "ledger_raise.sql").read_text().replace("'LG000'", "'LG999'")
         assert not _same(_file_definition(conn, "ledger_raise", edited), live["ledger_raise"])
 
 
@@ -73,10 +73,11 @@ def test_function_edited_without_a_revision_fails_the_migration(
 ) -> None:
     edited = tmp_path / "functions"
     shutil.copytree(FUNCTIONS, edited)
-    seal = edited / "ledger_seal.sql"
-    seal.write_text(seal.read_text().replace("v_seq + 1", "v_seq + 2"))
+    raise_sql = edited / "ledger_raise.sql"
+    raise_sql.write_text(raise_sql.read_text().replace("'LG000'", "'LG999'"))
+    assert raise_sql.read_text() != (FUNCTIONS / "ledger_raise.sql").read_text()
     monkeypatch.setattr(ledger.sql_functions, "FUNCTIONS", edited)
-    with pytest.raises(RuntimeError, match="is not the ledger_seal that ledger_0001 applied"):
+    with pytest.raises(RuntimeError, match=r"is not the ledger_raise that ledger_\d+ applied"):
         upgrade(fresh_database)
 
 

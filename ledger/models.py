@@ -1,7 +1,7 @@
 """SQLAlchemy 2 typed models: the schema of one ledger shard.
 
 The hot path does not go through the ORM: it calls the PL/pgSQL posting function
-(see migrations/sql). These models describe the tables for Alembic, for readers and
+(see ledger/sql/functions). These models describe the tables for Alembic, for readers and
 for the schema drift test; the migration is the source of truth for triggers,
 functions and indexes that SQLAlchemy cannot express.
 """

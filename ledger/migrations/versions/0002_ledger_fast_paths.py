@@ -7,44 +7,37 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
-from alembic import op
+from ledger.sql_functions import apply_functions, restore_functions, run_script
 
 revision: str = "ledger_0002"
 down_revision: str | Sequence[str] | None = "ledger_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-SQL = SQL_DIR / "0002_ledger_fast_paths.sql"
-REPLACED = (
-    "ledger_check_entry_balanced",
-    "ledger_check_legs_attached",
-    "ledger_post_batch",
-    "ledger_post",
-)
-
-
-def _run(script: str) -> None:
-    # PL/pgSQL as one script on the raw driver cursor (no parameters: '%' stays literal).
-    cursor = op.get_bind().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(script)
+# Functions only, no table changes (name -> digest of the file applied).
+FUNCTIONS = {
+    "ledger_check_entry_balanced": "57b90ea95e657e7c",
+    "ledger_check_legs_attached": "a88a2b511aa3f479",
+    "ledger_batch_fast": "d60179e7f1da8478",
+    "ledger_post_batch": "59644d02f10ea499",
+    "ledger_post_simple": "5f07afe7f2120881",
+    "ledger_post": "92a9dd60bb95dc8f",
+}
 
 
 def upgrade() -> None:
-    _run(SQL.read_text())
+    apply_functions(FUNCTIONS, revision=revision)
 
 
 def downgrade() -> None:
-    """Restore revision 0001's definitions of the replaced functions."""
-    base = (SQL_DIR / "0001_ledger_schema.sql").read_text()
-    bodies = []
-    for name in REPLACED:
-        match = re.search(rf"CREATE FUNCTION {name}\(.*?AS \$\$.*?\$\$;", base, re.S)
-        assert match is not None, name
-        bodies.append(match.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    drops = "DROP FUNCTION IF EXISTS ledger_batch_fast(jsonb), ledger_post_simple(jsonb);\n"
-    _run(drops + "\n".join(bodies))
+    """Drop the added functions, restore revision 0001's definitions of the replaced ones."""
+    run_script("DROP FUNCTION IF EXISTS ledger_batch_fast(jsonb), ledger_post_simple(jsonb);")
+    restore_functions(
+        "ledger_check_entry_balanced",
+        "ledger_check_legs_attached",
+        "ledger_post_batch",
+        "ledger_post",
+        revision="ledger_0001",
+    )

@@ -1,11 +1,12 @@
--- paysaga ledger, revision 0004: the batch path computes its running sums before taking
--- the account locks. Loaded by versions/0004_ledger_batch_sums_before_locks.py; replaces
--- ledger_batch_fast only (no table changes).
---
--- A batch that touches many accounts holds their locks until commit and every concurrent
--- batch touching one of them waits, so time under the locks is what limits batch throughput.
--- The window functions over all legs were the largest part of it and need no balance.
-
+-- Set-based batch of standard/pending entries on plain accounts, writing entries, legs,
+-- balances and the chain queue in one statement. Everything that does not need a balance
+-- (parsing, checks, entry ids, the running sums per account) happens before the account
+-- locks; under them one row lock and one UPDATE per distinct account, whatever the number
+-- of entries touching it. A batch holds its locks until commit and every concurrent batch
+-- touching one of its accounts waits, so time under the locks is what limits batch
+-- throughput. Returns NULL (nothing written) or raises when the batch is not the simple
+-- case or a check fails; the caller then takes the per-entry path, which raises the exact
+-- error.
 CREATE OR REPLACE FUNCTION ledger_batch_fast(reqs jsonb) RETURNS jsonb[]
 LANGUAGE plpgsql AS $$
 DECLARE

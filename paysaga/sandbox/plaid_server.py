@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from paysaga.sandbox import testdata
+from paysaga.sandbox.dropped import DroppedResponse
 from paysaga.sandbox.faults import Fault, FaultInjector
 from paysaga.sandbox.plaid_jwt import WebhookSigner
 from paysaga.sandbox.plaid_state import (
@@ -30,7 +31,6 @@ from paysaga.sandbox.plaid_state import (
     invalid_request,
 )
 from paysaga.sandbox.settings import SandboxSettings
-from paysaga.sandbox.stripe_drop import DroppedResponse
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 Handler = Callable[["PlaidSandbox", dict[str, Any]], Obj]

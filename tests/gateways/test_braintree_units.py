@@ -21,9 +21,9 @@ from paysaga.gateways.braintree_gateway import (
     to_minor,
 )
 from paysaga.gateways.errors import SOFT_DECLINE_CODES
-from paysaga.sandbox import braintree_server
-from paysaga.sandbox.braintree_state import ApiError, parse_amount
-from paysaga.sandbox.braintree_xml import Array, Collection, MalformedXml, dumps, loads
+from paysaga.sandbox.braintree import server as braintree_server
+from paysaga.sandbox.braintree.state import ApiError, parse_amount
+from paysaga.sandbox.braintree.xml_codec import Array, Collection, MalformedXml, dumps, loads
 
 
 @given(st.integers(1, MAX_AMOUNT_MINOR), st.sampled_from(sorted(CURRENCY_EXPONENTS)))

@@ -1,7 +1,7 @@
 """In-memory Braintree gateway state: vault, transactions, settlement.
 
 Pure logic over dicts the XML codec reads and writes; the HTTP layer
-(`sandbox.braintree_server`) adds auth, faults, idempotency and webhooks. Every
+(`paysaga.sandbox.braintree.server`) adds auth, faults, idempotency and webhooks. Every
 public method takes the store's lock, so concurrent handlers see one order.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from paysaga.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from paysaga.sandbox import testdata
-from paysaga.sandbox.braintree_xml import Array
+from paysaga.sandbox.braintree.xml_codec import Array
 
 APPROVED = ("1000", "Approved")
 # Processor responses the sandbox can produce (Braintree's published table).

@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from paysaga.sandbox.dropped import DroppedResponse
 from paysaga.sandbox.faults import Fault, FaultInjector
 from paysaga.sandbox.settings import SandboxSettings
-from paysaga.sandbox.stripe_drop import DroppedResponse
-from paysaga.sandbox.stripe_form import (
+from paysaga.sandbox.stripe.form import (
     FormError,
     get_bool,
     get_dict,
@@ -38,8 +38,8 @@ from paysaga.sandbox.stripe_form import (
     get_str,
     parse_form,
 )
-from paysaga.sandbox.stripe_state import Obj, StripeApiError, StripeState, invalid
-from paysaga.sandbox.stripe_webhooks import event_body, signature_header
+from paysaga.sandbox.stripe.state import Obj, StripeApiError, StripeState, invalid
+from paysaga.sandbox.stripe.webhooks import event_body, signature_header
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 log = structlog.get_logger()

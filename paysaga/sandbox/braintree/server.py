@@ -34,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from paysaga.sandbox import braintree_notify
-from paysaga.sandbox.braintree_state import ApiError, BraintreeStore, NotFound, Txn, format_amount
-from paysaga.sandbox.braintree_xml import Collection, MalformedXml, dumps, loads
+from paysaga.sandbox.braintree import notify
+from paysaga.sandbox.braintree.state import ApiError, BraintreeStore, NotFound, Txn, format_amount
+from paysaga.sandbox.braintree.xml_codec import Collection, MalformedXml, dumps, loads
 from paysaga.sandbox.faults import Fault, FaultInjector
 from paysaga.sandbox.settings import SandboxSettings
 from paysaga.sandbox.webhook_sender import WebhookSender
@@ -280,7 +280,7 @@ class BraintreeSandbox:
         url = self.injector.config.webhook_url
         if not url:
             return
-        fields = braintree_notify.notification(
+        fields = notify.notification(
             kind,
             tag,
             subject,
@@ -288,7 +288,7 @@ class BraintreeSandbox:
             private_key=self.settings.braintree_private_key,
         )
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        self.sender.send(url, braintree_notify.form_body(fields), headers, event_id)
+        self.sender.send(url, notify.form_body(fields), headers, event_id)
         self.counters["webhooks_queued"] += 1
 
     async def settle_loop(self) -> None:

@@ -1,0 +1,1 @@
+"""The local Braintree gateway: state machine, XML wire shapes, server."""

@@ -1,0 +1,1 @@
+"""The local Stripe API: state machine, wire shapes, server."""

@@ -34,7 +34,7 @@ MOVED: Final[dict[tuple[str, str], tuple[str, str]]] = {
         ("stripe_state", "StripeState", "stripe.state", "StripeState"),
         ("stripe_state", "Stats", "stripe.state", "Stats"),
         ("stripe_state", "Tamper", "stripe.state", "Tamper"),
-        ("stripe_server", "_Stored", "stripe.server", "_Stored"),
+        ("stripe_server", "_Stored", "stripe.idempotency", "Stored"),
         ("braintree_state", "BraintreeStore", "braintree.state", "BraintreeStore"),
         ("braintree_state", "Txn", "braintree.state", "Txn"),
         ("braintree_state", "Card", "braintree.state", "Card"),

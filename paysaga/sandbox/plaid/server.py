@@ -21,8 +21,8 @@ from paysaga.sandbox import testdata
 from paysaga.sandbox.control import faults_endpoint
 from paysaga.sandbox.dropped import DroppedResponse
 from paysaga.sandbox.faults import Fault, FaultInjector, add_latency, hang
-from paysaga.sandbox.plaid_jwt import WebhookSigner
-from paysaga.sandbox.plaid_state import (
+from paysaga.sandbox.plaid.signing import WebhookSigner
+from paysaga.sandbox.plaid.state import (
     Item,
     Obj,
     PlaidApiError,

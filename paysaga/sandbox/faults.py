@@ -6,6 +6,7 @@ run time through each sandbox's `POST /__sandbox/faults` control endpoint.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -110,3 +111,14 @@ class FaultInjector:
     def chance(self, rate: float) -> bool:
         with self._lock:
             return self._random.random() < rate
+
+
+async def add_latency(config: FaultConfig) -> None:
+    """The configured latency: the first thing every API request does."""
+    if config.latency_ms:
+        await asyncio.sleep(config.latency_ms / 1000)
+
+
+async def hang(config: FaultConfig) -> None:
+    """Hold a "timeout after success" answer longer than the client waits."""
+    await asyncio.sleep(config.timeout_hang_s)

@@ -26,6 +26,24 @@ PERSISTED: Final[dict[str, tuple[str, ...]]] = {
     "stripe": ("state", "_idempotency"),
     "braintree": ("store", "_idempotency"),
 }
+# A class a state file names (module, name when written) -> where it lives now. Files
+# written before the Stripe and Braintree sandboxes became packages name flat modules.
+MOVED: Final[dict[tuple[str, str], tuple[str, str]]] = {
+    ("paysaga.sandbox." + old, old_name): ("paysaga.sandbox." + new, new_name)
+    for old, old_name, new, new_name in (
+        ("stripe_state", "StripeState", "stripe.state", "StripeState"),
+        ("stripe_state", "Stats", "stripe.state", "Stats"),
+        ("stripe_state", "Tamper", "stripe.state", "Tamper"),
+        ("stripe_server", "_Stored", "stripe.idempotency", "Stored"),
+        ("braintree_state", "BraintreeStore", "braintree.state", "BraintreeStore"),
+        ("braintree_state", "Txn", "braintree.model", "Txn"),
+        ("braintree_state", "Card", "braintree.model", "Card"),
+        ("braintree_server", "_Stored", "braintree.idempotency", "Stored"),
+        ("braintree_server", "Result", "braintree.render", "Result"),
+        ("braintree_xml", "Array", "braintree.xml_codec", "Array"),
+        ("braintree_xml", "Collection", "braintree.xml_codec", "Collection"),
+    )
+}
 _LOCK_TYPES: Final = {
     type(threading.Lock()): threading.Lock,
     type(threading.RLock()): threading.RLock,
@@ -37,6 +55,12 @@ class _Pickler(pickle.Pickler):
         # A lock is pickled as a new, unlocked lock of the same kind.
         factory = _LOCK_TYPES.get(type(obj))
         return (factory, ()) if factory else NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = MOVED.get((module, name), (module, name))
+        return super().find_class(module, name)
 
 
 def save(apps: dict[str, Starlette], path: Path) -> None:
@@ -58,7 +82,7 @@ def load(apps: dict[str, Starlette], path: Path) -> None:
         return
     try:
         # Our own file, written by save() under the stack's private data dir.
-        snapshot: dict[str, dict[str, Any]] = pickle.loads(path.read_bytes())  # noqa: S301
+        snapshot: dict[str, dict[str, Any]] = _Unpickler(io.BytesIO(path.read_bytes())).load()
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         log.warning("sandbox_state_unreadable", path=str(path), error=type(exc).__name__)
         return

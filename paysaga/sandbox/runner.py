@@ -11,9 +11,11 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
-from paysaga.sandbox import braintree_server, plaid_server, stripe_server
+from paysaga.sandbox.braintree import server as braintree_server
 from paysaga.sandbox.faults import FaultInjector
+from paysaga.sandbox.plaid import server as plaid_server
 from paysaga.sandbox.settings import SandboxSettings
+from paysaga.sandbox.stripe import server as stripe_server
 from paysaga.stack.ports import free_port
 
 log = structlog.get_logger()

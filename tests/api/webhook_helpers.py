@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from paysaga.sandbox.stripe_webhooks import signature_header
+from paysaga.sandbox.stripe.webhooks import signature_header
 
 
 def stripe_event(

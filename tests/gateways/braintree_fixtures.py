@@ -21,7 +21,7 @@ import uvicorn
 from paysaga.gateways.braintree_gateway import BraintreeGateway
 from paysaga.gateways.types import AuthorizeRequest
 from paysaga.sandbox import testdata
-from paysaga.sandbox.braintree_server import build_app
+from paysaga.sandbox.braintree.server import build_app
 from paysaga.sandbox.faults import FaultInjector
 from paysaga.sandbox.runner import SandboxServers
 from paysaga.sandbox.settings import SandboxSettings

@@ -23,7 +23,7 @@ from paysaga.gateways.errors import (
 )
 from paysaga.gateways.types import GatewayPaymentState
 from paysaga.sandbox import testdata
-from paysaga.sandbox.braintree_server import IDEMPOTENCY_HEADER
+from paysaga.sandbox.braintree.idempotency import IDEMPOTENCY_HEADER
 from paysaga.stack.ports import free_port
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     bt,

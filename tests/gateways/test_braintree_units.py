@@ -21,9 +21,10 @@ from paysaga.gateways.braintree_gateway import (
     to_minor,
 )
 from paysaga.gateways.errors import SOFT_DECLINE_CODES
-from paysaga.sandbox import braintree_server
-from paysaga.sandbox.braintree_state import ApiError, parse_amount
-from paysaga.sandbox.braintree_xml import Array, Collection, MalformedXml, dumps, loads
+from paysaga.sandbox.braintree import idempotency as sandbox_idempotency
+from paysaga.sandbox.braintree.amounts import parse_amount
+from paysaga.sandbox.braintree.errors import ApiError
+from paysaga.sandbox.braintree.xml_codec import Array, Collection, MalformedXml, dumps, loads
 
 
 @given(st.integers(1, MAX_AMOUNT_MINOR), st.sampled_from(sorted(CURRENCY_EXPONENTS)))
@@ -57,8 +58,8 @@ def test_fee_schedule() -> None:
 
 
 def test_adapter_and_sandbox_agree_on_idempotency_contract() -> None:
-    assert IDEMPOTENCY_HEADER == braintree_server.IDEMPOTENCY_HEADER
-    assert IDEMPOTENCY_MISMATCH_CODE == braintree_server.IDEMPOTENCY_MISMATCH_CODE
+    assert IDEMPOTENCY_HEADER == sandbox_idempotency.IDEMPOTENCY_HEADER
+    assert IDEMPOTENCY_MISMATCH_CODE == sandbox_idempotency.IDEMPOTENCY_MISMATCH_CODE
 
 
 def test_xml_the_sdk_reads() -> None:

@@ -20,7 +20,7 @@ from paysaga.gateways.braintree_webhooks import (
     BraintreeWebhookVerifier,
     WebhookSignatureInvalid,
 )
-from paysaga.sandbox import braintree_notify
+from paysaga.sandbox.braintree import notify
 from tests.gateways.braintree_fixtures import (  # noqa: F401 - fixtures
     WebhookReceiver,
     bt,
@@ -72,7 +72,7 @@ def test_sandbox_signs_exactly_like_the_sdk() -> None:
     sample = braintree.BraintreeGateway(config).webhook_testing.sample_notification(
         "transaction_settled", "txn123"
     )
-    ours = braintree_notify.sign(
+    ours = notify.sign(
         sample["bt_payload"],
         SANDBOX_SETTINGS.braintree_public_key,
         SANDBOX_SETTINGS.braintree_private_key,
@@ -125,7 +125,7 @@ def test_settlement_declined_webhook(
 
 
 def sample() -> dict[str, str]:
-    return braintree_notify.notification(
+    return notify.notification(
         "transaction_settled",
         "transaction",
         {"id": "abc", "status": "settled", "amount": "1.00", "currency_iso_code": "USD"},
@@ -156,7 +156,7 @@ def test_wrong_secret_rejected() -> None:
 
 
 def test_stale_timestamp_rejected() -> None:
-    old = braintree_notify.notification(
+    old = notify.notification(
         "transaction_settled",
         "transaction",
         {"id": "abc", "amount": "1.00"},

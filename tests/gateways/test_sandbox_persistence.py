@@ -8,7 +8,15 @@ import stripe
 
 from paysaga.sandbox import persistence
 from paysaga.sandbox.runner import SandboxServers
+from tests.gateways.braintree_fixtures import make_gateway
 from tests.gateways.conftest import SANDBOX_SETTINGS
+
+# Written by the sandboxes before they became packages (commit 4f08d31), so it names
+# classes by their old modules (paysaga.sandbox.stripe_state, ...). It holds a Stripe
+# charge made under idempotency key "legacy-stripe-1" (1234 usd, payment_id
+# pay_legacy_stripe), a held intent with a pending "drop" tamper, and a settled
+# Braintree sale of 25.00 USD for order pay_legacy_braintree under key "legacy-bt-1".
+BEFORE_SPLIT = Path(__file__).parent / "data" / "sandbox-state-before-split.pickle"
 
 
 def _charge(client: stripe.StripeClient) -> stripe.PaymentIntent:
@@ -56,3 +64,31 @@ def test_an_unreadable_file_starts_empty(tmp_path: Path) -> None:
     with SandboxServers(SANDBOX_SETTINGS) as servers:
         persistence.load(servers.apps(), state_file)  # logged, not raised
         assert servers.apps()["stripe"].state.sandbox.state.intents == {}
+
+
+def test_a_file_written_before_the_sandboxes_became_packages_still_loads() -> None:
+    with SandboxServers(SANDBOX_SETTINGS) as servers:
+        persistence.load(servers.apps(), BEFORE_SPLIT)
+        client = stripe.StripeClient(
+            SANDBOX_SETTINGS.stripe_api_key, base_addresses={"api": servers.stripe_url}
+        )
+        replay = client.v1.payment_intents.create(
+            params={
+                "amount": 1234,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "metadata": {"payment_id": "pay_legacy_stripe"},
+            },
+            options={"idempotency_key": "legacy-stripe-1"},
+        )
+        assert (replay.amount, replay.status) == (1234, "succeeded")
+        assert client.v1.payment_intents.retrieve(replay.id).id == replay.id
+        assert len(servers.app("stripe").state.sandbox.state.tampers) == 1
+        gateway = make_gateway(servers.braintree_url)
+        try:
+            sale = gateway.lookup("pay_legacy_braintree")
+            assert sale is not None
+            assert (sale.amount_minor, sale.currency) == (2500, "USD")
+        finally:
+            gateway.close()

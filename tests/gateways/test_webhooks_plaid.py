@@ -12,7 +12,7 @@ import pytest
 from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.webhooks import PlaidWebhookVerifier, WebhookVerificationError
 from paysaga.sandbox import testdata
-from paysaga.sandbox.plaid_jwt import WebhookSigner
+from paysaga.sandbox.plaid.signing import WebhookSigner
 from paysaga.sandbox.runner import SandboxServers
 from tests.gateways.conftest import SANDBOX_SETTINGS, WebhookReceiver
 

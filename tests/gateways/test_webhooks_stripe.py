@@ -18,7 +18,7 @@ from paysaga.gateways.webhooks import (
     verify_stripe_signature,
 )
 from paysaga.sandbox.runner import SandboxServers
-from paysaga.sandbox.stripe_webhooks import signature_header
+from paysaga.sandbox.stripe.webhooks import signature_header
 from tests.gateways.conftest import SANDBOX_SETTINGS, WebhookReceiver, control
 
 SECRET = "whsec_test_secret"

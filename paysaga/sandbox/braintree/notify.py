@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from paysaga.sandbox.braintree_xml import DATETIME_FORMAT, element
+from paysaga.sandbox.braintree.xml_codec import DATETIME_FORMAT, element
 
 
 def sign(payload: bytes, public_key: str, private_key: str) -> str:

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from paysaga.sandbox.stripe_state import new_id
+from paysaga.sandbox.stripe.render import new_id
 
 API_VERSION = "2025-01-27.acacia"
 

@@ -6,7 +6,6 @@ Plaid's error shape, fault injection, and ES256-signed webhooks.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import secrets
@@ -19,9 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from paysaga.sandbox import testdata
-from paysaga.sandbox.faults import Fault, FaultInjector
-from paysaga.sandbox.plaid_jwt import WebhookSigner
-from paysaga.sandbox.plaid_state import (
+from paysaga.sandbox.control import faults_endpoint
+from paysaga.sandbox.dropped import DroppedResponse
+from paysaga.sandbox.faults import Fault, FaultInjector, add_latency, hang
+from paysaga.sandbox.plaid.signing import WebhookSigner
+from paysaga.sandbox.plaid.state import (
     Item,
     Obj,
     PlaidApiError,
@@ -30,7 +31,6 @@ from paysaga.sandbox.plaid_state import (
     invalid_request,
 )
 from paysaga.sandbox.settings import SandboxSettings
-from paysaga.sandbox.stripe_drop import DroppedResponse
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 Handler = Callable[["PlaidSandbox", dict[str, Any]], Obj]
@@ -186,8 +186,7 @@ class PlaidSandbox:
     async def api(self, request: Request) -> Response:
         request_id = secrets.token_urlsafe(12)
         config = self.injector.config
-        if config.latency_ms:
-            await asyncio.sleep(config.latency_ms / 1000)
+        await add_latency(config)
         try:
             route = self.ROUTES.get(request.url.path)
             if route is None or request.method != "POST":
@@ -212,7 +211,7 @@ class PlaidSandbox:
                 )
             result = {**handler(self, body), "request_id": request_id}
             if fault is Fault.TIMEOUT_AFTER_SUCCESS:
-                await asyncio.sleep(config.timeout_hang_s)
+                await hang(config)
                 return DroppedResponse()
             return JSONResponse(result)
         except PlaidApiError as exc:
@@ -227,14 +226,6 @@ class PlaidSandbox:
             raise invalid_input("INVALID_API_KEYS", "invalid client_id or secret provided")
 
     # -- sandbox controls -------------------------------------------------------------
-
-    async def faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.injector.configure(await request.json())
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self.injector.config.to_dict())
 
     async def settle(self, _: Request) -> Response:
         return JSONResponse({"settled": 0})  # Plaid moves no money here
@@ -253,7 +244,7 @@ def build_app(injector: FaultInjector, settings: SandboxSettings) -> Starlette:
     sandbox = PlaidSandbox(injector, settings)
     app = Starlette(
         routes=[
-            Route("/__sandbox/faults", sandbox.faults, methods=["GET", "POST"]),
+            Route("/__sandbox/faults", faults_endpoint(injector), methods=["GET", "POST"]),
             Route("/__sandbox/settle", sandbox.settle, methods=["POST"]),
             Route("/__sandbox/tamper", sandbox.tamper, methods=["POST"]),
             Route("/__sandbox/stats", sandbox.stats, methods=["GET"]),

@@ -1,0 +1,3 @@
+"""The local Plaid API (`server.build_app`): state (link tokens, items, accounts),
+server (endpoints, faults, webhooks), signing (ES256 webhook JWTs and the JWK).
+"""

@@ -1,0 +1,80 @@
+"""Stripe refunds: giving back captured money, in full or in parts.
+
+A refund succeeds at once and waits in `state.refund_pending` until settlement books
+its balance transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from paysaga.sandbox.stripe import render
+from paysaga.sandbox.stripe.errors import Obj, invalid, missing
+from paysaga.sandbox.stripe.state import StripeState
+
+
+def create_refund(
+    state: StripeState,
+    *,
+    payment_intent: str | None,
+    charge: str | None,
+    amount: int | None,
+    meta: dict[str, str],
+) -> Obj:
+    with state.lock:
+        if payment_intent:
+            intent = state.intent_ref(payment_intent)
+            charge = intent["latest_charge"]
+            if charge is None:
+                raise invalid(
+                    "This PaymentIntent does not have a successful charge to refund.",
+                    code="charge_not_refundable",
+                    param="payment_intent",
+                )
+        if not charge:
+            raise invalid(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+                param="payment_intent",
+            )
+        if charge not in state.charges:
+            raise missing("charge", charge, "charge")
+        ch = state.charges[charge]
+        if not (ch["captured"] and ch["status"] == "succeeded"):
+            raise invalid(
+                f"Charge {charge} has not been captured and cannot be refunded.",
+                code="charge_not_refundable",
+                param="charge",
+            )
+        remaining = ch["amount_captured"] - ch["amount_refunded"]
+        if remaining <= 0:
+            raise invalid(
+                f"Charge {charge} has already been refunded.", code="charge_already_refunded"
+            )
+        amount = remaining if amount is None else amount
+        if amount < 1 or amount > remaining:
+            raise invalid(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({remaining})",
+                code="amount_too_large",
+                param="amount",
+            )
+        refund = render.refund(amount, ch, meta)
+        state.refunds[refund["id"]] = refund
+        ch["amount_refunded"] += amount
+        ch["refunded"] = ch["amount_refunded"] == ch["amount_captured"]
+        state.refund_pending[refund["id"]] = time.time()  # settlement books it later
+        state.stats.refunds_created += 1
+        state.stats.refunded_minor[ch["payment_intent"]] += amount
+        state.emit("refund.created", refund)
+        state.emit("charge.refunded", ch)
+        return copy.deepcopy(refund)
+
+
+def refund(state: StripeState, ident: str) -> Obj:
+    with state.lock:
+        if ident not in state.refunds:
+            raise missing("refund", ident)
+        return copy.deepcopy(state.refunds[ident])

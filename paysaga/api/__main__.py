@@ -1,4 +1,4 @@
-"""`python -m api --port P`: serve the HTTP API with uvicorn on loopback by default."""
+"""`python -m paysaga.api --port P`: serve the HTTP API with uvicorn on loopback by default."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from paysaga.config.temporal import exit_skipping_finalization
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m api", description="paysaga HTTP API")
+    parser = argparse.ArgumentParser(prog="python -m paysaga.api", description="paysaga HTTP API")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: PAYSAGA_API_PORT")
     args = parser.parse_args(argv)

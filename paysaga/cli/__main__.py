@@ -1,4 +1,4 @@
-"""`python -m cli` is the same as the `paysaga` command."""
+"""`python -m paysaga.cli` is the same as the `paysaga` command."""
 
 from paysaga.cli.main import run
 

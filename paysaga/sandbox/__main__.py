@@ -1,4 +1,7 @@
-"""`python -m sandbox --stripe-port N --braintree-port N --plaid-port N` (used by `paysaga up`)."""
+"""`python -m paysaga.sandbox --stripe-port N --braintree-port N --plaid-port N`.
+
+Used by `paysaga up`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from paysaga.sandbox.settings import SandboxSettings
 
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m sandbox")
+    parser = argparse.ArgumentParser(prog="python -m paysaga.sandbox")
     parser.add_argument("--stripe-port", type=int, default=settings.sandbox_stripe_port)
     parser.add_argument("--braintree-port", type=int, default=settings.sandbox_braintree_port)
     parser.add_argument("--plaid-port", type=int, default=settings.sandbox_plaid_port)

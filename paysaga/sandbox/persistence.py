@@ -29,7 +29,9 @@ PERSISTED: Final[dict[str, tuple[str, ...]]] = {
 # A class a state file names (module, name when written) -> where it lives now. Files
 # written before the Stripe and Braintree sandboxes became packages name flat modules.
 MOVED: Final[dict[tuple[str, str], tuple[str, str]]] = {
-    ("paysaga.sandbox." + old, old_name): ("paysaga.sandbox." + new, new_name)
+    (package + old, old_name): ("paysaga.sandbox." + new, new_name)
+    # State files from before the paysaga package name the top-level `sandbox` package.
+    for package in ("paysaga.sandbox.", "sandbox.")
     for old, old_name, new, new_name in (
         ("stripe_state", "StripeState", "stripe.state", "StripeState"),
         ("stripe_state", "Stats", "stripe.state", "Stats"),

@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from paysaga.config.logging import configure_logging
 
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m security.codec_server")
+    parser = argparse.ArgumentParser(prog="python -m paysaga.security.codec_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.codec_port)
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Fail CI when a tracked file holds a live-looking credential.
 
-Usage: python -m security.secret_scan [ROOT]. Scans the files git tracks (or every
+Usage: python -m paysaga.security.secret_scan [ROOT]. Scans the files git tracks (or every
 file under ROOT outside ignored folders) for live Stripe keys, Braintree private
 keys, Plaid secrets and PEM private keys. The sandboxes' documented test values
 are allowed explicitly in ALLOWED.

@@ -36,11 +36,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from paysaga.client import workflow_refs as wf
 from paysaga.client.control.idempotency import body_hash
 from paysaga.client.errors import (
-    GatewayError,
     IdempotencyConflict,
     InvalidState,
+    PaymentFailed,
     PaymentNotFound,
-    Unavailable,
+    ServiceUnavailable,
 )
 from paysaga.client.ids import (
     CUSTOMER_ID_RE,
@@ -210,7 +210,7 @@ class PaysagaClient:
             return _pending_view(payment_id, request)
         try:
             return await self.get_payment(payment_id, timeout=FIRST_QUERY_TIMEOUT)
-        except Unavailable:
+        except ServiceUnavailable:
             # Started, but no worker has run it yet: it is pending, which is the truth.
             return _pending_view(payment_id, request)
 
@@ -532,7 +532,7 @@ def _summary(execution: WorkflowExecution) -> PaymentSummary:
 
 
 def _unavailable(exc: RPCError) -> PaysagaError:
-    return Unavailable(f"Temporal did not answer: {exc.status.name}")
+    return ServiceUnavailable(f"Temporal did not answer: {exc.status.name}")
 
 
 def _application_error(exc: BaseException) -> ApplicationError | None:
@@ -556,7 +556,7 @@ def _rejection(exc: BaseException) -> PaysagaError:
     if kind in ("conflict", "InvalidState", "Conflict") or "in status" in message:
         return InvalidState(message, field=field or "status")
     if kind == "capture_failed":
-        return GatewayError(message, field=field)
+        return PaymentFailed(message, field=field)
     if kind in (InvalidAmount.code, UnknownCurrency.code):
         return (InvalidAmount if kind == InvalidAmount.code else UnknownCurrency)(
             message, field=field or ("amount_minor" if kind == InvalidAmount.code else "currency")
@@ -571,7 +571,7 @@ async def _call(action: Callable[[], Awaitable[T]], resource_id: str) -> T:
     except WorkflowUpdateFailedError as exc:
         raise _rejection(exc) from exc
     except WorkflowQueryFailedError as exc:
-        raise Unavailable(f"status query failed: {exc}") from exc
+        raise ServiceUnavailable(f"status query failed: {exc}") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             if "completed" in exc.message.lower():

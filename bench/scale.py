@@ -1,6 +1,6 @@
 """Scaling benchmark: `python -m bench.scale [--workers 1,2,4] [--shards 1,2,4] [--count N]`.
 
-Runs the payments benchmark (bench.payments.measure, without the baseline) on a fresh
+Runs the payments benchmark (bench.measure.measure, without the baseline) on a fresh
 stack for every combination of worker processes and ledger shards, and prints
 payments/s and worker memory per in-flight payment: (summed worker RSS at the peak of
 the run - after the warm-up) / the most payments in flight at once. Every process of
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import bench_environment
-from bench.payments import GATEWAY_RATES, BenchFigures, measure
+from bench.measure import GATEWAY_RATES, BenchFigures, measure
 from paysaga.config.logging import configure_logging
 
 DEFAULT_PLOT = Path("docs/bench/scale.png")

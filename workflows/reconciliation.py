@@ -1,6 +1,6 @@
 """ReconciliationWorkflow: compare what each gateway settled with our ledger.
 
-Run daily by a Temporal Schedule (workflows.starters.ensure_reconciliation_schedule) or on
+Run daily by a Temporal Schedule (paysaga.client.starts.ensure_reconciliation_schedule) or on
 demand. Per gateway: pull settled transactions, match them to ledger entries by gateway
 reference and amount (ledger-side activity), post settlement/fee entries for matches,
 then store one report and tell the affected PaymentWorkflows.

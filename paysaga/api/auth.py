@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 
 from paysaga.api.state import AppState, app_state
-from paysaga.client.errors import RateLimited, Unauthorized
+from paysaga.client.errors import TooManyRequests, Unauthorized
 
 
 def client_ip(request: Request) -> str:
@@ -20,7 +20,7 @@ async def current_merchant(request: Request, state: AppState = Depends(app_state
     ip = client_ip(request)
     wait = state.auth_limiter.retry_after(ip)
     if wait > 0:
-        raise RateLimited("too many failed authentication attempts", retry_after_s=wait)
+        raise TooManyRequests("too many failed authentication attempts", retry_after_s=wait)
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     merchant_id = None

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paysaga.client.errors import RateLimited, http_status_for
+from paysaga.client.errors import TooManyRequests, http_status_for
 from paysaga.domain.errors import PaysagaError
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ def error_response(
 
 def paysaga_error_response(exc: PaysagaError) -> JSONResponse:
     headers = None
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
     return error_response(http_status_for(exc), exc.code, exc.message, exc.field, headers)
 

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from paysaga.api.state import AppState, app_state
 from paysaga.api.webhook_events import Normalised, braintree_event, plaid_event, stripe_event
 from paysaga.client import workflow_refs as wf
-from paysaga.client.errors import InvalidSignature, Unavailable
+from paysaga.client.errors import InvalidSignature, ServiceUnavailable
 from paysaga.domain.errors import PaysagaError
 from paysaga.gateways.webhooks import verify_stripe_signature
 
@@ -57,7 +57,7 @@ async def _ingest(state: AppState, provider: str, body: bytes, event: Normalised
         await handle.signal(wf.GATEWAY_EVENT_SIGNAL, event.event)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
-            raise Unavailable("Temporal did not accept the event; retry later") from exc
+            raise ServiceUnavailable("Temporal did not accept the event; retry later") from exc
         await state.webhook_events.mark_undeliverable(
             provider, event.event_id, "payment workflow not running"
         )

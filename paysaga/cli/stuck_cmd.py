@@ -65,7 +65,11 @@ def stuck(
     older_than: str = typer.Option("15m", help="Idle for at least this long: 30s, 15m, 2h"),
     merchant: str | None = typer.Option(None, help="Only this merchant's payments"),
     retry: bool = typer.Option(False, "--retry", help="Retry the failing activity now"),
-    cancel: bool = typer.Option(False, "--cancel", help="Cancel the listed payments"),
+    cancel: bool = typer.Option(
+        False,
+        "--cancel",
+        help="Cancel the listed payments' workflows (Temporal cancellation: no compensation)",
+    ),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
 ) -> None:
     """Payments that have not progressed for --older-than, each with the reason."""

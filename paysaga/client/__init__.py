@@ -4,10 +4,11 @@ from paysaga.client.client import PaysagaClient
 from paysaga.client.errors import (
     IdempotencyConflict,
     InvalidState,
+    PaymentFailed,
     PaymentNotFound,
-    RateLimited,
+    ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
-    Unavailable,
 )
 from paysaga.client.sync import SyncPaysagaClient
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
@@ -15,12 +16,13 @@ from paysaga.client.types import PaymentSummary, ReconciliationStarted
 __all__ = [
     "IdempotencyConflict",
     "InvalidState",
+    "PaymentFailed",
     "PaymentNotFound",
     "PaymentSummary",
     "PaysagaClient",
-    "RateLimited",
     "ReconciliationStarted",
+    "ServiceUnavailable",
     "SyncPaysagaClient",
+    "TooManyRequests",
     "Unauthorized",
-    "Unavailable",
 ]

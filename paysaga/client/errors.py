@@ -15,7 +15,12 @@ class Unauthorized(PaysagaError):
     code = "unauthorized"
 
 
-class RateLimited(PaysagaError):
+class TooManyRequests(PaysagaError):
+    """Too many attempts from one caller (e.g. failed authentications); retry after a while.
+
+    Not paysaga.gateways.errors.RateLimited, which is a gateway throttling us.
+    """
+
     code = "rate_limited"
     retryable = True
 
@@ -54,15 +59,22 @@ class InvalidSignature(PaysagaError):
     code = "invalid_signature"
 
 
-class Unavailable(PaysagaError):
-    """Temporal or a database did not answer; safe to retry."""
+class ServiceUnavailable(PaysagaError):
+    """Temporal or a database did not answer; safe to retry.
+
+    Not paysaga.gateways.errors.Unavailable, which is a gateway not answering.
+    """
 
     code = "unavailable"
     retryable = True
 
 
-class GatewayError(PaysagaError):
-    """The payment failed at the gateway (declined, invalid card...)."""
+class PaymentFailed(PaysagaError):
+    """The payment failed at the gateway (declined, invalid card...).
+
+    What the client and the API report (402). Not paysaga.gateways.errors.GatewayError,
+    the base of what the gateway clients raise inside activities.
+    """
 
     code = "gateway_error"
 
@@ -73,11 +85,11 @@ HTTP_STATUS: dict[type[PaysagaError], int] = {
     PayloadTooLarge: 413,
     Unauthorized: 401,
     InvalidSignature: 401,
-    RateLimited: 429,
+    TooManyRequests: 429,
     NotFound: 404,
     Conflict: 409,
-    Unavailable: 503,
-    GatewayError: 402,
+    ServiceUnavailable: 503,
+    PaymentFailed: 402,
     PaysagaError: 400,
 }
 
@@ -105,7 +117,7 @@ def error_from_body(status: int, body: object) -> PaysagaError:
     field = field if isinstance(field, str) else None
     for cls in _all_subclasses(PaysagaError):
         if cls.code == code:
-            if cls is RateLimited:
-                return RateLimited(message, retry_after_s=1.0, field=field)
+            if cls is TooManyRequests:
+                return TooManyRequests(message, retry_after_s=1.0, field=field)
             return cls(message, field=field)
     return PaysagaError(message, field=field)

@@ -243,6 +243,13 @@ async def retry_now(client: Client, payment: StuckPayment) -> str:
 
 
 async def cancel_payment(client: Client, payment: StuckPayment) -> str:
-    """Request cancellation: the workflow runs its compensations and ends canceled."""
+    """Request Temporal cancellation of the run (`paysaga stuck --cancel`).
+
+    It does not compensate: the payment workflow does not handle cancellation, so the
+    run ends Canceled at whatever step it was on (waiting or in an activity), leaving
+    e.g. its ledger hold unvoided and its gateway authorization uncanceled. For a
+    compensated cancel of a payment not captured yet, use the `cancel` update
+    (PaysagaClient.cancel, `paysaga cancel`).
+    """
     await client.get_workflow_handle(payment.workflow_id, run_id=payment.run_id).cancel()
     return "cancellation requested"

@@ -10,6 +10,7 @@ from typing import Final
 PAYMENT_WORKFLOW: Final = "PaymentWorkflow"
 ONBOARDING_WORKFLOW: Final = "OnboardingWorkflow"
 RECONCILIATION_WORKFLOW: Final = "ReconciliationWorkflow"
+TRANSFER_WORKFLOW: Final = "CrossShardTransferWorkflow"
 
 STATUS_QUERY: Final = "status"
 CAPTURE_UPDATE: Final = "capture"

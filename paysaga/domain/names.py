@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from temporalio.common import SearchAttributeKey
+
 PAYMENTS_TASK_QUEUE: Final = "paysaga-payments"
 GATEWAYS_TASK_QUEUE: Final = "paysaga-gateways"
 LEDGER_TASK_QUEUE: Final = "paysaga-ledger"
@@ -19,6 +21,14 @@ SEARCH_ATTRIBUTES: Final[dict[str, str]] = {
     "MerchantId": "Keyword",
     "LastError": "Text",
 }
+# The same, as typed keys: set when a workflow starts, upserted by it, read from visibility.
+PAYMENT_STATUS: Final = SearchAttributeKey.for_keyword("PaymentStatus")
+GATEWAY: Final = SearchAttributeKey.for_keyword("Gateway")
+AMOUNT_MINOR: Final = SearchAttributeKey.for_int("AmountMinor")
+CURRENCY: Final = SearchAttributeKey.for_keyword("Currency")
+CUSTOMER_ID: Final = SearchAttributeKey.for_keyword("CustomerId")
+MERCHANT_ID: Final = SearchAttributeKey.for_keyword("MerchantId")
+LAST_ERROR: Final = SearchAttributeKey.for_text("LastError")
 
 
 def payment_workflow_id(idempotency_key: str) -> str:

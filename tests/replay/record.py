@@ -20,6 +20,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.starts import (
+    start_onboarding,
+    start_payment,
+    start_reconciliation,
+    start_transfer,
+)
 from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.domain.ledger import TransferRequest
 from paysaga.domain.onboarding import OnboardingOptions, OnboardingRequest, PublicTokenSubmission
@@ -37,7 +43,6 @@ from tests.workflows.test_reconciliation import GATEWAY, LEDGER, FakeRecon
 from tests.workflows.test_transfer import FakeShards
 from workflows.onboarding import OnboardingWorkflow
 from workflows.payment import PaymentWorkflow
-from workflows.starters import run_reconciliation, start_onboarding, start_payment, start_transfer
 
 HISTORIES = Path(__file__).parent / "histories"
 SHORT = PaymentOptions(refund_window_s=3600)
@@ -53,20 +58,20 @@ async def _until(handle: WorkflowHandle[Any, Any], status: str) -> None:
 
 
 async def payment_success(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
-    handle = await start_payment(client, payment_request(tq, options=SHORT), task_queue=tq)
+    handle, _ = await start_payment(client, payment_request(tq, options=SHORT), task_queue=tq)
     await handle.result()
     return handle
 
 
 async def payment_dunning(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
-    handle = await start_payment(client, payment_request(tq, options=SHORT), task_queue=tq)
+    handle, _ = await start_payment(client, payment_request(tq, options=SHORT), task_queue=tq)
     await handle.result()
     return handle
 
 
 async def payment_manual_refunds(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = payment_request(tq, capture_mode="manual", options=SHORT)
-    handle = await start_payment(client, request, task_queue=tq)
+    handle, _ = await start_payment(client, request, task_queue=tq)
     await _until(handle, PaymentStatus.AWAITING_CAPTURE)
     await handle.execute_update(PaymentWorkflow.capture, CaptureRequest("c", 800))
     await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r1", 300, "USD"))
@@ -80,14 +85,14 @@ async def payment_manual_refunds(client: Client, tq: str) -> WorkflowHandle[Any,
 
 async def payment_expiry(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = payment_request(tq, capture_mode="manual")
-    handle = await start_payment(client, request, task_queue=tq)
+    handle, _ = await start_payment(client, request, task_queue=tq)
     await handle.result()
     return handle
 
 
 async def payment_ach_return(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = payment_request(tq, method_type="ach", payment_method="ba_1")
-    handle = await start_payment(client, request, task_queue=tq)
+    handle, _ = await start_payment(client, request, task_queue=tq)
     await _until(handle, PaymentStatus.PROCESSING)
     returned = GatewayEvent(
         "evt-r", "stripe", EventKind.ACH_RETURNED, datetime.now(UTC), data={"return_code": "R01"}
@@ -106,7 +111,7 @@ async def onboarding_completed(client: Client, tq: str) -> WorkflowHandle[Any, A
         routing=Routing.single(tq),
         options=OnboardingOptions(reminder_interval_s=3600),
     )
-    handle = await start_onboarding(client, request, task_queue=tq)
+    handle, _ = await start_onboarding(client, request, task_queue=tq)
     await _until(handle, "awaiting_public_token")
     await handle.execute_update(
         OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-x")
@@ -117,14 +122,14 @@ async def onboarding_completed(client: Client, tq: str) -> WorkflowHandle[Any, A
 
 async def onboarding_expired(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = OnboardingRequest(tq, "cust-2", "A B", "b@example.com", routing=Routing.single(tq))
-    handle = await start_onboarding(client, request, task_queue=tq)
+    handle, _ = await start_onboarding(client, request, task_queue=tq)
     await handle.result()
     return handle
 
 
 async def transfer_failed_halfway(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = TransferRequest(tq, "a:USD", "b:USD", 500, "USD", routing=Routing.single(tq))
-    handle = await start_transfer(client, request, task_queue=tq)
+    handle, _ = await start_transfer(client, request, task_queue=tq)
     await handle.result()
     return handle
 
@@ -134,8 +139,9 @@ async def reconciliation(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = ReconciliationRequest(
         at, at + timedelta(days=1), report_id=tq, routing=Routing.single(tq)
     )
-    await run_reconciliation(client, request, task_queue=tq)
-    return client.get_workflow_handle(f"reconciliation-{tq}")
+    handle, _ = await start_reconciliation(client, request, task_queue=tq)
+    await handle.result()
+    return handle
 
 
 SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {

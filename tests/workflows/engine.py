@@ -17,6 +17,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from ledger.migrate import upgrade_all
+from paysaga.client.starts import start_payment
 from paysaga.config.settings import Settings, load_settings
 from paysaga.config.temporal import connect_client
 from paysaga.domain.payments import PaymentOptions, PaymentRequest, PaymentView
@@ -29,7 +30,6 @@ from workers.build import QUEUE_KINDS, QueueNames, build_workers
 from workers.deps import Dependencies
 from workers.settings import WorkerSettings
 from workflows.payment import PaymentWorkflow
-from workflows.starters import start_payment
 
 
 @dataclass
@@ -61,7 +61,8 @@ class Engine:
         )
 
     async def start(self, request: PaymentRequest) -> WorkflowHandle[PaymentWorkflow, PaymentView]:
-        return await start_payment(self.client, request, task_queue=self.names.payments)
+        handle, _ = await start_payment(self.client, request, task_queue=self.names.payments)
+        return handle
 
     async def settle_sandboxes(self) -> None:
         async with httpx.AsyncClient(timeout=10) as http:

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from temporalio.api.common.v1 import Payload
 
 from activities import chart
+from paysaga.client.starts import run_reconciliation
 from paysaga.domain.payments import CaptureRequest
 from paysaga.domain.reconciliation import ReconciliationRequest
 from paysaga.domain.refunds import RefundRequest
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.engine import Engine, wait_for
 from workflows.payment import PaymentWorkflow
-from workflows.starters import run_reconciliation
 
 SETTLED_OR_CAPTURED = {PaymentStatus.CAPTURED, PaymentStatus.SETTLED}
 
@@ -110,11 +110,11 @@ async def run_e2e(engine: Engine, count: int) -> None:
 
 
 async def test_onboarding_with_plaid_sandbox(engine: Engine) -> None:
+    from paysaga.client.starts import start_onboarding
     from paysaga.domain.onboarding import OnboardingRequest, PublicTokenSubmission
     from paysaga.domain.status import OnboardingStatus
     from paysaga.sandbox.testdata import PLAID_INSTITUTION_ID, PLAID_SANDBOX_OWNER_NAME
     from workflows.onboarding import OnboardingWorkflow
-    from workflows.starters import start_onboarding
 
     onboarding_id = uuid.uuid4().hex[:12]
     request = OnboardingRequest(
@@ -124,7 +124,7 @@ async def test_onboarding_with_plaid_sandbox(engine: Engine) -> None:
         email="alberta@example.com",
         routing=engine.routing,
     )
-    handle = await start_onboarding(engine.client, request, task_queue=engine.names.payments)
+    handle, _ = await start_onboarding(engine.client, request, task_queue=engine.names.payments)
     for _ in range(100):
         view = await handle.query(OnboardingWorkflow.status)
         if view.status == OnboardingStatus.AWAITING_PUBLIC_TOKEN:

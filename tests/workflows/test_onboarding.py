@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.starts import start_onboarding
 from paysaga.domain import activity_names as names
 from paysaga.domain.onboarding import (
     BankAccountInput,
@@ -33,7 +34,6 @@ from paysaga.domain.routing import Routing
 from paysaga.domain.status import OnboardingStatus
 from tests.workflows.helpers import UPDATE_REJECTED, worker
 from workflows.onboarding import OnboardingWorkflow
-from workflows.starters import start_onboarding
 
 
 @dataclass
@@ -91,7 +91,7 @@ def request(task_queue: str, oid: str, **kw: Any) -> OnboardingRequest:
 async def test_waits_five_days_then_completes(env: WorkflowEnvironment, task_queue: str) -> None:
     plaid = FakePlaid()
     async with worker(env.client, task_queue, plaid.activities()):
-        handle = await start_onboarding(
+        handle, _ = await start_onboarding(
             env.client, request(task_queue, task_queue), task_queue=task_queue
         )
         for _ in range(100):
@@ -116,7 +116,7 @@ async def test_waits_five_days_then_completes(env: WorkflowEnvironment, task_que
 async def test_expires_without_public_token(env: WorkflowEnvironment, task_queue: str) -> None:
     plaid = FakePlaid()
     async with worker(env.client, task_queue, plaid.activities()):
-        handle = await start_onboarding(
+        handle, _ = await start_onboarding(
             env.client, request(task_queue, task_queue), task_queue=task_queue
         )
         result = await handle.result()
@@ -128,7 +128,7 @@ async def test_expires_without_public_token(env: WorkflowEnvironment, task_queue
 async def test_name_mismatch_fails(env: WorkflowEnvironment, task_queue: str) -> None:
     plaid = FakePlaid(owner="Somebody Else")
     async with worker(env.client, task_queue, plaid.activities()):
-        handle = await start_onboarding(
+        handle, _ = await start_onboarding(
             env.client, request(task_queue, task_queue), task_queue=task_queue
         )
         await asyncio.sleep(0.3)
@@ -145,7 +145,7 @@ async def test_cancel_update_and_workflow_cancel(env: WorkflowEnvironment, task_
     plaid = FakePlaid()
     options = OnboardingOptions(reminder_interval_s=3600, expiry_s=86400)
     async with worker(env.client, task_queue, plaid.activities()):
-        first = await start_onboarding(
+        first, _ = await start_onboarding(
             env.client,
             request(task_queue, f"{task_queue}-a", options=options),
             task_queue=task_queue,
@@ -157,7 +157,7 @@ async def test_cancel_update_and_workflow_cancel(env: WorkflowEnvironment, task_
             await first.execute_update(
                 OnboardingWorkflow.submit_public_token, PublicTokenSubmission("late")
             )
-        second = await start_onboarding(
+        second, _ = await start_onboarding(
             env.client,
             request(task_queue, f"{task_queue}-b", options=options),
             task_queue=task_queue,

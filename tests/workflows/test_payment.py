@@ -11,6 +11,8 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.errors import IdempotencyConflict
+from paysaga.client.starts import start_payment
 from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.domain.payments import CancelRequest, CaptureRequest, PaymentOptions, PaymentView
 from paysaga.domain.refunds import RefundRequest
@@ -19,7 +21,6 @@ from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
 from workflows.payment import PaymentWorkflow
-from workflows.starters import start_payment
 
 
 async def wait_status(
@@ -58,7 +59,7 @@ async def test_local_ledger_postings_capture(env: WorkflowEnvironment, task_queu
     world = FakeWorld()
     request = payment_request(task_queue, options=SHORT, routing=local_ledger(task_queue))
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         view = await wait_status(handle, PaymentStatus.CAPTURED)
         history = await handle.fetch_history()
         await handle.result()  # skips the refund window, so no open workflow is left behind
@@ -84,7 +85,7 @@ async def test_local_ledger_refusal_compensates(env: WorkflowEnvironment, task_q
     world = FakeWorld(refuse_hold=True)
     request = payment_request(task_queue, options=SHORT, routing=local_ledger(task_queue))
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         result = await handle.result()
     assert result.status == PaymentStatus.FAILED
     assert result.last_error and "UnknownAccount" in result.last_error
@@ -95,7 +96,7 @@ async def test_success_captures_and_posts(env: WorkflowEnvironment, task_queue: 
     world = FakeWorld()
     request = payment_request(task_queue, options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         view = await wait_status(handle, PaymentStatus.CAPTURED)
         attrs = (await handle.describe()).typed_search_attributes
         result = await handle.result()
@@ -116,19 +117,36 @@ async def test_duplicate_start_returns_existing(env: WorkflowEnvironment, task_q
     world = FakeWorld()
     request = payment_request(task_queue, options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
-        first = await start_payment(env.client, request, task_queue=task_queue)
-        second = await start_payment(env.client, request, task_queue=task_queue)
+        first, created = await start_payment(env.client, request, task_queue=task_queue)
+        second, again = await start_payment(env.client, request, task_queue=task_queue)
         assert second.id == first.id == f"payment-{request.idempotency_key}"
+        assert created and not again
         await first.result()
-        third = await start_payment(env.client, request, task_queue=task_queue)  # after close
+        third, _ = await start_payment(env.client, request, task_queue=task_queue)  # after close
         assert (await third.result()).status == PaymentStatus.CAPTURED
+    assert len(world.calls["authorize"]) == 1
+
+
+async def test_same_key_different_request_is_refused(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    world = FakeWorld()
+    request = payment_request(task_queue, options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        first, _ = await start_payment(env.client, request, task_queue=task_queue)
+        other = replace(request, amount_minor=request.amount_minor + 1)
+        with pytest.raises(IdempotencyConflict):
+            await start_payment(env.client, other, task_queue=task_queue)  # running
+        await first.result()
+        with pytest.raises(IdempotencyConflict):
+            await start_payment(env.client, other, task_queue=task_queue)  # closed
     assert len(world.calls["authorize"]) == 1
 
 
 async def test_invalid_request_fails_with_reason(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, currency="XXX"), task_queue=task_queue
         )
         result = await handle.result()
@@ -142,7 +160,7 @@ async def test_soft_decline_then_success_on_day_three(
 ) -> None:
     world = FakeWorld(authorize_script=["soft", "soft", "soft", "ok"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -162,7 +180,7 @@ async def test_soft_decline_exhausts_dunning(env: WorkflowEnvironment, task_queu
     world = FakeWorld(authorize_script=["soft"])
     options = PaymentOptions(dunning_schedule_s=(60, 120))
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=options), task_queue=task_queue
         )
         result = await handle.result()
@@ -174,7 +192,9 @@ async def test_soft_decline_exhausts_dunning(env: WorkflowEnvironment, task_queu
 async def test_hard_decline_fails_at_once(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld(authorize_script=["hard"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        handle, _ = await start_payment(
+            env.client, payment_request(task_queue), task_queue=task_queue
+        )
         result = await handle.result()
     assert result.status == PaymentStatus.FAILED and result.attempts == 1
     assert result.last_error and "stolen_card" in result.last_error
@@ -186,7 +206,7 @@ async def test_hard_decline_fails_at_once(env: WorkflowEnvironment, task_queue: 
 async def test_outcome_unknown_resolved_as_done(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld(authorize_script=["unknown_done"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -201,7 +221,7 @@ async def test_outcome_unknown_resolved_as_not_done(
 ) -> None:
     world = FakeWorld(authorize_script=["unknown_lost", "ok"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -214,7 +234,7 @@ async def test_outcome_unknown_resolved_as_not_done(
 async def test_failover_to_second_gateway(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld(authorize_script=["unavailable", "ok"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -231,7 +251,7 @@ async def test_unavailable_after_the_gateway_charged_is_not_a_failover(
     second time; failing left the charge without a payment (found by bench.chaos)."""
     world = FakeWorld(authorize_script=["unavailable_done", "ok"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -251,7 +271,7 @@ async def test_a_captured_charge_of_a_failed_payment_is_booked_and_refunded(
         authorize_script=["unavailable_done"], lookup_failures=1, gateways=("stripe",)
     )
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()
@@ -272,7 +292,7 @@ async def test_failover_after_refunding_the_first_gateways_charge(
     gateway's charge is the payment's, and stays refundable in full."""
     world = FakeWorld(authorize_script=["unavailable_done", "ok"], lookup_misses=1)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         view = await wait_status(handle, PaymentStatus.CAPTURED)
@@ -293,7 +313,7 @@ async def test_capture_later_partial(env: WorkflowEnvironment, task_queue: str) 
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual", options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         waiting = await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
         assert waiting.authorization_expires_at is not None
         attrs = (await handle.describe()).typed_search_attributes
@@ -311,7 +331,7 @@ async def test_authorization_expiry_voids(env: WorkflowEnvironment, task_queue: 
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual")
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         result = await handle.result()
     assert result.status == PaymentStatus.CANCELED
     assert result.last_error == "authorization_expired"
@@ -326,7 +346,7 @@ async def test_cancel_update_before_capture(env: WorkflowEnvironment, task_queue
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual")
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
         view = await handle.execute_update(PaymentWorkflow.cancel, CancelRequest("x", "fraud"))
         assert view.status == PaymentStatus.CANCELED and view.last_error == "canceled: fraud"
@@ -337,7 +357,9 @@ async def test_cancel_update_before_capture(env: WorkflowEnvironment, task_queue
 async def test_partial_then_full_refund(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        handle, _ = await start_payment(
+            env.client, payment_request(task_queue), task_queue=task_queue
+        )
         await wait_status(handle, PaymentStatus.CAPTURED)
         with pytest.raises(UPDATE_REJECTED):  # currency must match
             await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r0", 100, "EUR"))
@@ -369,7 +391,9 @@ async def test_refund_resent_after_unknown_outcome_and_transient_errors(
     """
     world = FakeWorld(refund_script=["unknown_done", "unavailable", "ok"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, payment_request(task_queue), task_queue=task_queue)
+        handle, _ = await start_payment(
+            env.client, payment_request(task_queue), task_queue=task_queue
+        )
         await wait_status(handle, PaymentStatus.CAPTURED)
         outcome = await handle.execute_update(
             PaymentWorkflow.refund, RefundRequest("r1", 1000, "USD")
@@ -386,7 +410,7 @@ async def test_refund_before_capture_rejected(env: WorkflowEnvironment, task_que
     world = FakeWorld()
     request = payment_request(task_queue, capture_mode="manual")
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
         with pytest.raises(UPDATE_REJECTED):
             await handle.execute_update(PaymentWorkflow.refund, RefundRequest("r", 100, "USD"))
@@ -400,7 +424,7 @@ async def test_concurrent_refund_race_has_one_winner(
 ) -> None:
     world = FakeWorld(refund_delay_s=0.2)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         await wait_status(handle, PaymentStatus.CAPTURED)
@@ -424,7 +448,7 @@ async def test_webhooks_deduplicated_and_monotonic(
 ) -> None:
     world = FakeWorld()
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         await wait_status(handle, PaymentStatus.CAPTURED)
@@ -452,7 +476,7 @@ async def test_webhook_confirms_before_gateway_response(
 ) -> None:
     world = FakeWorld(authorize_script=["slow"])
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         for _ in range(100):
@@ -474,7 +498,7 @@ async def test_ach_settles(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, method_type="ach", payment_method="ba_123", options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.PROCESSING)
         await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
         await wait_status(handle, PaymentStatus.SETTLED)
@@ -487,7 +511,7 @@ async def test_ach_return_reverses_ledger(env: WorkflowEnvironment, task_queue: 
     world = FakeWorld()
     request = payment_request(task_queue, method_type="ach", payment_method="ba_123")
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.PROCESSING)
         returned = event(EventKind.ACH_RETURNED, handle.id, data={"return_code": "R01"})
         await handle.signal(PaymentWorkflow.gateway_event, returned)
@@ -502,7 +526,7 @@ async def test_ach_return_after_settlement(env: WorkflowEnvironment, task_queue:
     world = FakeWorld()
     request = payment_request(task_queue, method_type="ach", payment_method="ba_9")
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.PROCESSING)
         await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
         await wait_status(handle, PaymentStatus.SETTLED)
@@ -521,7 +545,7 @@ async def test_ach_settles_on_stripe_succeeded_webhook(
     world = FakeWorld()
     request = payment_request(task_queue, method_type="ach", payment_method="ba_7", options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(env.client, request, task_queue=task_queue)
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.PROCESSING)
         succeeded = event(EventKind.PAYMENT_CAPTURED, handle.id)  # payment_intent.succeeded
         await handle.signal(PaymentWorkflow.gateway_event, succeeded)

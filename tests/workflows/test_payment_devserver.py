@@ -11,6 +11,7 @@ import asyncio
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from paysaga.client.starts import start_payment
 from paysaga.domain.events import EventKind
 from paysaga.domain.payments import PaymentOptions
 from paysaga.domain.refunds import RefundRequest
@@ -19,14 +20,13 @@ from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from tests.workflows.test_payment import event, wait_status
 from workflows.payment import PaymentWorkflow
-from workflows.starters import start_payment
 
 
 async def test_refund_validator_rejects_with_reason(dev_client: Client, task_queue: str) -> None:
     world = FakeWorld()
     options = PaymentOptions(refund_window_s=60)
     async with worker(dev_client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             dev_client, payment_request(task_queue, options=options), task_queue=task_queue
         )
         await wait_status(handle, PaymentStatus.CAPTURED)
@@ -44,7 +44,7 @@ async def test_continue_as_new_carries_state(dev_client: Client, task_queue: str
     world = FakeWorld()
     options = PaymentOptions(max_events_per_run=3, refund_window_s=3600)
     async with worker(dev_client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             dev_client, payment_request(task_queue, options=options), task_queue=task_queue
         )
         await wait_status(handle, PaymentStatus.CAPTURED)

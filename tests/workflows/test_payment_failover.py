@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.starts import start_payment
 from paysaga.domain.payments import PaymentOptions
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
-from workflows.starters import start_payment
 
 SHORT = PaymentOptions(refund_window_s=3600)
 
 
 async def _pay(env: WorkflowEnvironment, task_queue: str, world: FakeWorld) -> str:
     async with worker(env.client, task_queue, world.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
         result = await handle.result()

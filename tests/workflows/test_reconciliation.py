@@ -11,6 +11,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.starts import run_reconciliation, start_payment
 from paysaga.domain import activity_names as names
 from paysaga.domain.payments import PaymentOptions
 from paysaga.domain.reconciliation import (
@@ -32,7 +33,6 @@ from paysaga.domain.status import PaymentStatus, ReconciliationStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from workflows.payment import PaymentWorkflow
-from workflows.starters import run_reconciliation, start_payment
 
 AT = datetime(2026, 1, 2, 12, tzinfo=UTC)
 
@@ -137,7 +137,7 @@ async def test_workflow_reports_and_signals_payments(
     world = FakeWorld()
     recon = FakeRecon(items={}, ledger=())
     async with worker(env.client, task_queue, world.activities() + recon.activities()):
-        handle = await start_payment(
+        handle, _ = await start_payment(
             env.client,
             payment_request(task_queue, options=PaymentOptions(refund_window_s=3600)),
             task_queue=task_queue,

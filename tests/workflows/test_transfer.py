@@ -9,12 +9,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from paysaga.client.starts import start_transfer
 from paysaga.domain import activity_names as names
 from paysaga.domain.ledger import LedgerEntryRef, TransferLegInput, TransferRequest
 from paysaga.domain.routing import Routing
 from paysaga.domain.status import TransferStatus
 from tests.workflows.helpers import worker
-from workflows.starters import start_transfer
 
 
 @dataclass
@@ -62,7 +62,7 @@ def transfer(task_queue: str) -> TransferRequest:
 async def test_transfer_posts_both_sides(env: WorkflowEnvironment, task_queue: str) -> None:
     shards = FakeShards()
     async with worker(env.client, task_queue, shards.activities()):
-        handle = await start_transfer(env.client, transfer(task_queue), task_queue=task_queue)
+        handle, _ = await start_transfer(env.client, transfer(task_queue), task_queue=task_queue)
         result = await handle.result()
     assert result.status == TransferStatus.COMPLETED
     assert shards.holds == {"source": "posted", "destination": "posted"}
@@ -73,7 +73,7 @@ async def test_transfer_failing_halfway_voids_source(
 ) -> None:
     shards = FakeShards(fail_destination=True)
     async with worker(env.client, task_queue, shards.activities()):
-        handle = await start_transfer(env.client, transfer(task_queue), task_queue=task_queue)
+        handle, _ = await start_transfer(env.client, transfer(task_queue), task_queue=task_queue)
         result = await handle.result()
     assert result.status == TransferStatus.FAILED
     assert result.last_error and "UnknownAccount" in result.last_error

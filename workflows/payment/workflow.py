@@ -10,11 +10,10 @@ one `PaymentState`: charge (route, hold, dunning, failover), authorize (one atte
 lookups), capture, ach, compensation, refunds, events (the signal), serve (after the
 charge, continue-as-new).
 
-Starting twice with the same id: callers start with
-`id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING` (see `start_payment`), so a
-duplicate start returns the running payment; once it has closed, the default reuse
-policy still rejects a new run (`WorkflowAlreadyStartedError`) which callers turn into
-"return the existing payment".
+Starting twice with the same id: every caller starts through
+`paysaga.client.starts.start_payment`, which has Temporal refuse a second start (running
+or closed) and answers it with the existing payment if the request is the same (its
+digest is in the memo), IdempotencyConflict if not.
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from bench.load import START_WIDTH, Interval, peak_overlap, percentiles, span_s
-from paysaga.domain.names import PAYMENTS_TASK_QUEUE
+from paysaga.domain.names import CUSTOMER_ID, PAYMENTS_TASK_QUEUE
 from workflows.baseline import BaselineRequest, BaselineWorkflow
-from workflows.search import CUSTOMER_ID
 
 
 @dataclass

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
+    from paysaga.domain.names import CUSTOMER_ID, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.onboarding import (
         BankAccountInput,
         ExchangeInput,
@@ -32,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import OnboardingStatus
     from workflows import calls, policies
     from workflows.failures import classify
-    from workflows.search import CUSTOMER_ID, LAST_ERROR, PAYMENT_STATUS, SearchAttributes
+    from workflows.search import SearchAttributes
 
 _FINAL = frozenset(
     {

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.events import EventKind, GatewayEvent
+    from paysaga.domain.names import LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.reconciliation import (
         ListSettledInput,
         MatchedItem,
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import ReconciliationStatus
     from workflows import calls
     from workflows.failures import classify
-    from workflows.search import LAST_ERROR, PAYMENT_STATUS, SearchAttributes
+    from workflows.search import SearchAttributes
 
 _SIGNAL_BATCH = 50
 

@@ -1,4 +1,4 @@
-"""Typed search-attribute keys (domain.names.SEARCH_ATTRIBUTES) and a change-only upsert."""
+"""A change-only upsert of the typed search-attribute keys (defined in domain.names)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,6 @@ from typing import Any, Final
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
-
-PAYMENT_STATUS: Final = SearchAttributeKey.for_keyword("PaymentStatus")
-GATEWAY: Final = SearchAttributeKey.for_keyword("Gateway")
-AMOUNT_MINOR: Final = SearchAttributeKey.for_int("AmountMinor")
-CURRENCY: Final = SearchAttributeKey.for_keyword("Currency")
-CUSTOMER_ID: Final = SearchAttributeKey.for_keyword("CustomerId")
-MERCHANT_ID: Final = SearchAttributeKey.for_keyword("MerchantId")
-LAST_ERROR: Final = SearchAttributeKey.for_text("LastError")
 
 
 class SearchAttributes:

@@ -20,18 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain import activity_names as names
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.ledger import TransferLegInput, TransferRequest, TransferView
+    from paysaga.domain.names import AMOUNT_MINOR, CURRENCY, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.payments import StepRecord
     from paysaga.domain.status import TransferStatus
     from workflows import calls
     from workflows.failures import classify
     from workflows.saga import Saga
-    from workflows.search import (
-        AMOUNT_MINOR,
-        CURRENCY,
-        LAST_ERROR,
-        PAYMENT_STATUS,
-        SearchAttributes,
-    )
+    from workflows.search import SearchAttributes
 
 
 @workflow.defn(name="CrossShardTransferWorkflow")

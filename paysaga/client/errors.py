@@ -2,8 +2,8 @@
 
 Every class extends the domain hierarchy, so `code`, `message` and `field` are the
 same whether the error came from `PaysagaClient` in-process or from the HTTP API
-as `{"error": {"code", "message", "field"}}`. `http_status` is what the API
-answers with; the client maps an HTTP error body back to the class by code.
+as `{"error": {"code", "message", "field"}}`. `http_status_for` is what the API
+answers with.
 """
 
 from __future__ import annotations
@@ -99,25 +99,3 @@ def http_status_for(error: PaysagaError) -> int:
         if cls in HTTP_STATUS:
             return HTTP_STATUS[cls]  # type: ignore[index]
     return 500
-
-
-def _all_subclasses(cls: type[PaysagaError]) -> list[type[PaysagaError]]:
-    found: list[type[PaysagaError]] = [cls]
-    for sub in cls.__subclasses__():
-        found.extend(_all_subclasses(sub))
-    return found
-
-
-def error_from_body(status: int, body: object) -> PaysagaError:
-    """Rebuild the typed error from an API error body (used by HTTP callers and tests)."""
-    info = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(info, dict):
-        return PaysagaError(f"HTTP {status} without an error body")
-    code, message, field = info.get("code"), str(info.get("message", "")), info.get("field")
-    field = field if isinstance(field, str) else None
-    for cls in _all_subclasses(PaysagaError):
-        if cls.code == code:
-            if cls is TooManyRequests:
-                return TooManyRequests(message, retry_after_s=1.0, field=field)
-            return cls(message, field=field)
-    return PaysagaError(message, field=field)

@@ -100,12 +100,12 @@ class PaymentsMixin(ClientBase):
         if started.created:
             # Just started: pending by construction. A query here would cost the server a
             # query task and the worker a decode per payment to say the same thing.
-            return _pending_view(payment_id, request)
+            return PaymentView.pending(payment_id, request)
         try:
             return await self.get_payment(payment_id, timeout=FIRST_QUERY_TIMEOUT)
         except ServiceUnavailable:
             # Started, but no worker has run it yet: it is pending, which is the truth.
-            return _pending_view(payment_id, request)
+            return PaymentView.pending(payment_id, request)
 
     def _payment_handle(self, payment_id: str) -> WorkflowHandle[Any, Any]:
         """The payment's handle if it is this merchant's; otherwise not found."""
@@ -235,19 +235,6 @@ class PaymentsMixin(ClientBase):
             ]
         except RPCError as exc:
             raise unavailable(exc) from exc
-
-
-def _pending_view(payment_id: str, request: PaymentRequest) -> PaymentView:
-    return PaymentView(
-        payment_id=payment_id,
-        status=PaymentStatus.PENDING,
-        amount_minor=request.amount_minor,
-        currency=request.currency,
-        method_type=request.method_type,
-        capture_mode=request.capture_mode,
-        merchant_id=request.merchant_id,
-        customer_id=request.customer_id,
-    )
 
 
 def _summary(execution: WorkflowExecution) -> PaymentSummary:

@@ -132,6 +132,20 @@ class PaymentView:
     capture_entry_id: str | None = None
     runs: int = 1
 
+    @classmethod
+    def pending(cls, payment_id: str, request: PaymentRequest) -> PaymentView:
+        """A payment just started: what the workflow begins with and a fresh start returns."""
+        return cls(
+            payment_id=payment_id,
+            status=PaymentStatus.PENDING,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            method_type=request.method_type,
+            capture_mode=request.capture_mode,
+            merchant_id=request.merchant_id,
+            customer_id=request.customer_id,
+        )
+
 
 def check_capture(view: PaymentView, request: CaptureRequest) -> None:
     if view.status != PaymentStatus.AWAITING_CAPTURE:

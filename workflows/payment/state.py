@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.events import GatewayEvent
+    from paysaga.domain.names import GATEWAY, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.payments import (
         CancelRequest,
         CaptureRequest,
@@ -26,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.refunds import RefundOutcome
     from paysaga.domain.routing import Routing
     from paysaga.domain.status import PaymentStatus
-    from workflows.search import GATEWAY, LAST_ERROR, PAYMENT_STATUS, SearchAttributes
+    from workflows.search import SearchAttributes
 
 
 class PaymentState:
@@ -53,16 +54,7 @@ class PaymentState:
 
     def _initial_view(self, request: PaymentRequest, resume: PaymentView | None) -> PaymentView:
         if resume is None:
-            return PaymentView(
-                payment_id=self.payment_id,
-                status=PaymentStatus.PENDING,
-                amount_minor=request.amount_minor,
-                currency=request.currency,
-                method_type=request.method_type,
-                capture_mode=request.capture_mode,
-                merchant_id=request.merchant_id,
-                customer_id=request.customer_id,
-            )
+            return PaymentView.pending(self.payment_id, request)
         self.seen = dict.fromkeys(resume.events_seen)
         for record in resume.refunds:
             self.refund_outcomes[record.request_id] = RefundOutcome(

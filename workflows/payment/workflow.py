@@ -24,6 +24,15 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.events import GatewayEvent
+    from paysaga.domain.names import (
+        AMOUNT_MINOR,
+        CURRENCY,
+        CUSTOMER_ID,
+        GATEWAY,
+        LAST_ERROR,
+        MERCHANT_ID,
+        PAYMENT_STATUS,
+    )
     from paysaga.domain.payments import (
         CancelRequest,
         CaptureRequest,
@@ -34,15 +43,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from paysaga.domain.refunds import RefundOutcome, RefundRequest
     from paysaga.domain.status import PaymentStatus, is_final
-    from workflows.search import (
-        AMOUNT_MINOR,
-        CURRENCY,
-        CUSTOMER_ID,
-        GATEWAY,
-        LAST_ERROR,
-        MERCHANT_ID,
-        PAYMENT_STATUS,
-    )
 
 from workflows.payment import events, refunds
 from workflows.payment.charge import charge

@@ -1,7 +1,8 @@
 """One error hierarchy for every gateway, modelled on stripe-python's _error.py.
 
-Activities translate these into ApplicationError with `type=<class name>` and the
-`retryable` flag; workflows branch on the class name only.
+Activities translate these into ApplicationError with `type=<class name>` (the
+values of paysaga.domain.failures.ErrorType), the `retryable` flag and a
+FailureDetails; workflows branch on those names only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Translate gateway and ledger errors into ApplicationError for the workflows.
 
-type = the error's class name (workflows and retry policies branch on it);
-details = [decline_code, soft, failover]; Retry-After becomes next_retry_delay.
+The encoder of the one failure format: type = the error's class name (an ErrorType
+value; workflows and retry policies branch on it), details = [FailureDetails],
+Retry-After becomes next_retry_delay. workflows.failures.classify decodes it.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ from temporalio.exceptions import ApplicationError
 
 from ledger.errors import LedgerError, ShardUnavailable
 from paysaga.domain.errors import PaysagaError
+from paysaga.domain.failures import ErrorType, FailureDetails
 from paysaga.gateways.errors import Declined, GatewayError, RetryableGatewayError
 from paysaga.gateways.router import should_fail_over
 
 
 def gateway_application_error(exc: GatewayError) -> ApplicationError:
-    decline_code = exc.decline_code if isinstance(exc, Declined) else None
-    soft = exc.soft if isinstance(exc, Declined) else False
+    details = FailureDetails(
+        decline_code=exc.decline_code if isinstance(exc, Declined) else None,
+        soft=exc.soft if isinstance(exc, Declined) else False,
+        failover=should_fail_over(exc),
+    )
     delay = None
     if isinstance(exc, RetryableGatewayError) and exc.retry_after:
         delay = timedelta(seconds=exc.retry_after)
     return ApplicationError(
         exc.message,
-        decline_code,
-        soft,
-        should_fail_over(exc),
+        details,
         type=type(exc).__name__,
         non_retryable=not exc.retryable,
         next_retry_delay=delay,
@@ -38,7 +41,17 @@ def gateway_application_error(exc: GatewayError) -> ApplicationError:
 def ledger_application_error(exc: PaysagaError) -> ApplicationError:
     retryable = isinstance(exc, ShardUnavailable) or exc.retryable
     return ApplicationError(
-        exc.message, exc.code, type=type(exc).__name__, non_retryable=not retryable
+        exc.message,
+        FailureDetails(code=exc.code),
+        type=type(exc).__name__,
+        non_retryable=not retryable,
+    )
+
+
+def invalid_request(message: str) -> ApplicationError:
+    """A request the activity refuses before calling anyone (e.g. an unknown gateway)."""
+    return ApplicationError(
+        message, FailureDetails(), type=ErrorType.INVALID_REQUEST, non_retryable=True
     )
 
 
@@ -51,4 +64,6 @@ def translated() -> Iterator[None]:
     except LedgerError as exc:
         raise ledger_application_error(exc) from exc
     except PaysagaError as exc:  # domain validation
-        raise ApplicationError(exc.message, type="ValidationError", non_retryable=True) from exc
+        raise ApplicationError(
+            exc.message, FailureDetails(), type=ErrorType.VALIDATION_ERROR, non_retryable=True
+        ) from exc

@@ -13,9 +13,8 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.errors import translated
+from activities.errors import invalid_request, translated
 from paysaga.domain import activity_names as names
 from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
@@ -78,9 +77,7 @@ class GatewayActivities:
         try:
             return self.gateways[name]
         except KeyError:
-            raise ApplicationError(
-                f"gateway {name!r} is not configured", type="InvalidRequest", non_retryable=True
-            ) from None
+            raise invalid_request(f"gateway {name!r} is not configured") from None
 
     async def _call(self, fn: Callable[[], T]) -> T:
         with translated():
@@ -126,11 +123,7 @@ class GatewayActivities:
         debit_ach = getattr(gateway, "debit_ach", None)
         if request.method_type == "ach":
             if debit_ach is None:
-                raise ApplicationError(
-                    f"{request.gateway} does not debit bank accounts",
-                    type="InvalidRequest",
-                    non_retryable=True,
-                )
+                raise invalid_request(f"{request.gateway} does not debit bank accounts")
             payment = await self._call(lambda: debit_ach(call))
         else:
             payment = await self._call(lambda: gateway.authorize(call))

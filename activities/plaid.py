@@ -12,9 +12,8 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.errors import translated
+from activities.errors import invalid_request, translated
 from paysaga.domain import activity_names as names
 from paysaga.domain.onboarding import (
     BankAccountInput,
@@ -81,9 +80,7 @@ class PlaidActivities:
         else:
             chosen = [a for a in accounts if a.subtype == "checking"] or accounts
         if not chosen:
-            raise ApplicationError(
-                "no account with ACH numbers", type="InvalidRequest", non_retryable=True
-            )
+            raise invalid_request("no account with ACH numbers")
         account = chosen[0]
         names_of = tuple(n for o in owners if o.account_id == account.account_id for n in o.names)
         return BankVerification(

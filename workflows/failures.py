@@ -1,10 +1,20 @@
-"""Reading classified activity failures: activities raise ApplicationError(type=<class>)."""
+"""Reading classified activity failures: the one decoder of activities.errors' format.
+
+Activities raise ApplicationError(type=<ErrorType>, details=[FailureDetails]); in a
+workflow the details arrive as plain JSON (a dict for the dataclass), and histories
+recorded before FailureDetails carry positional [decline_code, soft, failover]
+(ledger errors: [code]). `classify` reads both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+from paysaga.domain.failures import ErrorType, FailureDetails
 
 
 @dataclass(frozen=True)
@@ -14,31 +24,59 @@ class Failure:
     decline_code: str | None = None
     soft: bool = False
     failover: bool = False
+    code: str | None = None  # a ledger error's code
 
     @property
     def outcome_unknown(self) -> bool:
-        return self.type in ("OutcomeUnknown", "ActivityTimeout")
+        return self.type in (ErrorType.OUTCOME_UNKNOWN, ErrorType.ACTIVITY_TIMEOUT)
 
     def reason(self) -> str:
-        code = f" ({self.decline_code})" if self.decline_code else ""
-        return f"{self.type}{code}: {self.message}"
+        code = self.decline_code or self.code
+        suffix = f" ({code})" if code else ""
+        return f"{self.type}{suffix}: {self.message}"
+
+
+def failure_details(details: Sequence[Any]) -> FailureDetails:
+    """FailureDetails from an ApplicationError's details, in either format."""
+    if len(details) == 1 and isinstance(details[0], FailureDetails):
+        return details[0]  # raised in this process, never serialised
+    if len(details) == 1 and isinstance(details[0], Mapping):
+        raw = details[0]
+        return FailureDetails(
+            decline_code=_text(raw.get("decline_code")),
+            soft=bool(raw.get("soft", False)),
+            failover=bool(raw.get("failover", False)),
+            code=_text(raw.get("code")),
+        )
+    # Legacy positional form, decoded exactly as before (a ledger code lands in
+    # decline_code, which reason() prints the same way).
+    return FailureDetails(
+        decline_code=_text(details[0]) if details else None,
+        soft=bool(details[1]) if len(details) > 1 else False,
+        failover=bool(details[2]) if len(details) > 2 else False,
+    )
 
 
 def classify(error: ActivityError) -> Failure:
-    """Details convention of activities: [decline_code, soft, failover]."""
     cause = error.cause
     if isinstance(cause, ApplicationError):
-        details = list(cause.details)
-        decline_code = details[0] if details and isinstance(details[0], str) else None
-        soft = bool(details[1]) if len(details) > 1 else False
-        failover = bool(details[2]) if len(details) > 2 else False
+        d = failure_details(list(cause.details))
         return Failure(
-            cause.type or "ApplicationError", cause.message, decline_code, soft, failover
+            cause.type or "ApplicationError",
+            cause.message,
+            d.decline_code,
+            d.soft,
+            d.failover,
+            d.code,
         )
     if isinstance(cause, TimeoutError):
         # The call may have reached the gateway: same treatment as OutcomeUnknown.
-        return Failure("ActivityTimeout", str(cause))
+        return Failure(ErrorType.ACTIVITY_TIMEOUT.value, str(cause))
     return Failure(type(cause).__name__ if cause else "ActivityError", str(cause or error))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class PaymentFailure(Exception):

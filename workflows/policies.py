@@ -12,18 +12,19 @@ from typing import Final
 
 from temporalio.common import RetryPolicy
 
+from paysaga.domain.failures import ErrorType
 from paysaga.domain.onboarding import OnboardingOptions
 from paysaga.domain.payments import PaymentOptions
 
 # Error types (ApplicationError.type = the gateway error's class name) that a retry
 # could not fix or could make worse.
 GATEWAY_NON_RETRYABLE: Final = (
-    "Declined",
-    "InvalidRequest",
-    "IdempotencyMismatch",
-    "AuthenticationFailed",
-    "OutcomeUnknown",
-    "ValidationError",
+    ErrorType.DECLINED,
+    ErrorType.INVALID_REQUEST,
+    ErrorType.IDEMPOTENCY_MISMATCH,
+    ErrorType.AUTHENTICATION_FAILED,
+    ErrorType.OUTCOME_UNKNOWN,
+    ErrorType.VALIDATION_ERROR,
 )
 
 # Gateway calls: RateLimited / Unavailable are retried; the activity sets
@@ -59,7 +60,11 @@ GATEWAY_READ_RETRY: Final = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=20,
-    non_retryable_error_types=["InvalidRequest", "AuthenticationFailed", "ValidationError"],
+    non_retryable_error_types=[
+        ErrorType.INVALID_REQUEST,
+        ErrorType.AUTHENTICATION_FAILED,
+        ErrorType.VALIDATION_ERROR,
+    ],
 )
 
 # Settlement listings can be long: heartbeated, with a short heartbeat timeout.
@@ -69,21 +74,21 @@ LIST_SETTLED_HEARTBEAT: Final = timedelta(seconds=30)
 # Ledger writes are idempotent (keyed entries): retried until they succeed, except
 # when the ledger says the request itself is wrong.
 LEDGER_NON_RETRYABLE: Final = (
-    "ValidationError",
-    "InvalidEntry",
-    "LedgerInvalidAmount",
-    "UnbalancedEntry",
-    "CurrencyMismatch",
-    "CrossShardEntry",
-    "InsufficientFunds",
-    "UnknownAccount",
-    "UnknownEntry",
-    "IdempotencyConflict",
-    "AccountConflict",
-    "NotPending",
-    "AlreadyPosted",
-    "AlreadyVoided",
-    "PendingExpired",
+    ErrorType.VALIDATION_ERROR,
+    ErrorType.INVALID_ENTRY,
+    ErrorType.LEDGER_INVALID_AMOUNT,
+    ErrorType.UNBALANCED_ENTRY,
+    ErrorType.CURRENCY_MISMATCH,
+    ErrorType.CROSS_SHARD_ENTRY,
+    ErrorType.INSUFFICIENT_FUNDS,
+    ErrorType.UNKNOWN_ACCOUNT,
+    ErrorType.UNKNOWN_ENTRY,
+    ErrorType.IDEMPOTENCY_CONFLICT,
+    ErrorType.ACCOUNT_CONFLICT,
+    ErrorType.NOT_PENDING,
+    ErrorType.ALREADY_POSTED,
+    ErrorType.ALREADY_VOIDED,
+    ErrorType.PENDING_EXPIRED,
 )
 LEDGER_RETRY: Final = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -103,11 +108,11 @@ COMPENSATION_RETRY: Final = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=0,
     non_retryable_error_types=[
-        "ValidationError",
-        "InvalidRequest",
-        "UnknownEntry",
-        "AlreadyPosted",
-        "NotPending",
+        ErrorType.VALIDATION_ERROR,
+        ErrorType.INVALID_REQUEST,
+        ErrorType.UNKNOWN_ENTRY,
+        ErrorType.ALREADY_POSTED,
+        ErrorType.NOT_PENDING,
     ],
 )
 

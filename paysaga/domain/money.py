@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from paysaga.domain.errors import InvalidAmount, UnknownCurrency
 
@@ -66,6 +67,42 @@ def validate_amount(amount_minor: object, field: str = "amount_minor") -> int:
     if amount_minor > MAX_AMOUNT_MINOR:
         raise InvalidAmount(f"amount exceeds the limit of {MAX_AMOUNT_MINOR}", field=field)
     return amount_minor
+
+
+def minor_to_decimal(amount_minor: int, currency: str) -> str:
+    """Integer minor units -> a decimal string with the currency's digits ("10.00", "1500").
+
+    Built from the string "<minor>E-<exponent>", which Decimal reads exactly: no
+    context rounding, however large the amount.
+    """
+    return str(Decimal(f"{amount_minor}E-{CURRENCY_EXPONENTS[currency]}"))
+
+
+def decimal_to_minor(amount: str | Decimal, currency: str) -> int:
+    """A decimal amount ("10.00", Decimal("10.00")) -> integer minor units, exactly.
+
+    Integer arithmetic on the decimal's digits: no float and no context rounding. A
+    value with digits below the currency's minor unit is refused, never rounded.
+    """
+    if isinstance(amount, float):  # a float is never money (and never exact)
+        raise InvalidAmount(f"malformed amount {amount!r}")
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise InvalidAmount(f"malformed amount {amount!r}") from None
+    if not value.is_finite():
+        raise InvalidAmount(f"malformed amount {amount!r}")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    units = int("".join(map(str, digits))) * (-1 if sign else 1)
+    shift = exponent + CURRENCY_EXPONENTS[currency]
+    scale: int = 10 ** abs(shift)
+    if shift >= 0:
+        return units * scale
+    whole, rest = divmod(abs(units), scale)
+    if rest:
+        raise InvalidAmount(f"amount {amount} has sub-minor digits")
+    return whole if units >= 0 else -whole
 
 
 @dataclass(frozen=True, slots=True)

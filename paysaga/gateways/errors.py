@@ -1,7 +1,9 @@
 """One error hierarchy for every gateway, modelled on stripe-python's _error.py.
 
-Activities translate these into ApplicationError with `type=<class name>` and the
-`retryable` flag; workflows branch on the class name only.
+Activities translate these into ApplicationError with `type=<class name>` (the
+values of paysaga.domain.failures.ErrorType), the `retryable` flag and a
+FailureDetails; workflows branch on those names only. Decline codes live in
+gateways.declines.
 """
 
 from __future__ import annotations
@@ -84,17 +86,3 @@ class OutcomeUnknown(GatewayError):
 
     code = "gateway_outcome_unknown"
     retryable = False
-
-
-# Decline codes that mean "try again later" rather than "never".
-SOFT_DECLINE_CODES = frozenset(
-    {
-        "insufficient_funds",
-        "try_again_later",
-        "processing_error",
-        "issuer_not_available",
-        "do_not_honor_retry",
-        "approve_with_id",
-        "reenter_transaction",
-    }
-)

@@ -3,35 +3,21 @@
 Authorize = PaymentIntent with capture_method=manual confirmed at create; ACH
 debits use a bank account made from a Plaid processor token. Every mutating
 call sends our idempotency key; SDK retries are off (retries live in workflows).
+The SDK's exceptions are classified in stripe_errors.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import requests
 import stripe
-import structlog
-import urllib3
 
 from paysaga.config.settings import Settings
-from paysaga.gateways.errors import (
-    SOFT_DECLINE_CODES,
-    AuthenticationFailed,
-    Declined,
-    GatewayError,
-    IdempotencyMismatch,
-    InvalidRequest,
-    OutcomeUnknown,
-    RateLimited,
-    Unavailable,
-)
+from paysaga.gateways.stripe_errors import NAME, translated
 from paysaga.gateways.types import (
     AuthorizeRequest,
-    GatewayName,
     GatewayPayment,
     GatewayPaymentState,
     RefundResult,
@@ -39,9 +25,7 @@ from paysaga.gateways.types import (
     VaultedCustomer,
 )
 
-log = structlog.get_logger()
 T = TypeVar("T")
-NAME = GatewayName.STRIPE.value
 
 _STATES = {
     "requires_capture": GatewayPaymentState.AUTHORIZED,
@@ -53,74 +37,12 @@ _STATES = {
 }
 
 
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = headers.get("Retry-After") if headers is not None else None
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _connection_error(exc: stripe.APIConnectionError) -> GatewayError:
-    """Refused / connect timeout: nothing was sent. Anything else: the outcome is unknown."""
-    cause = exc.__cause__
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return Unavailable("stripe unreachable (connect timeout)", gateway=NAME)
-    if isinstance(cause, requests.exceptions.ConnectionError) and not isinstance(
-        cause, requests.exceptions.ReadTimeout
-    ):
-        reason = getattr(cause.args[0], "reason", None) if cause.args else None
-        if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-            return Unavailable("stripe unreachable (connection refused)", gateway=NAME)
-    return OutcomeUnknown(f"stripe request outcome unknown ({type(cause).__name__})", gateway=NAME)
-
-
 def _get(obj: Any, key: str) -> Any:
     """A field of a StripeObject (not a dict in SDK 16) or None."""
     if obj is None:
         return None
     data = obj.to_dict() if hasattr(obj, "to_dict") else obj
     return data.get(key) if isinstance(data, dict) else None
-
-
-def map_stripe_error(exc: stripe.StripeError) -> GatewayError:
-    """One place that turns the SDK's exceptions into our typed hierarchy."""
-    kw: dict[str, Any] = {
-        "gateway": NAME,
-        "http_status": exc.http_status,
-        "request_id": exc.request_id,
-    }
-    err = exc.error
-    message = exc.user_message or str(exc) or type(exc).__name__
-    if isinstance(exc, stripe.CardError):
-        code = (err.decline_code if err else None) or exc.code or "card_declined"
-        return Declined(message, decline_code=code, soft=code in SOFT_DECLINE_CODES, **kw)
-    if isinstance(exc, stripe.IdempotencyError):
-        return IdempotencyMismatch(message, **kw)
-    if isinstance(exc, stripe.RateLimitError):
-        return RateLimited(message, retry_after=_retry_after(exc.headers), **kw)
-    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return AuthenticationFailed(message, **kw)
-    if isinstance(exc, stripe.InvalidRequestError):
-        return InvalidRequest(message, field=exc.param, **kw)
-    if isinstance(exc, stripe.APIConnectionError):
-        return _connection_error(exc)
-    return Unavailable(message, retry_after=_retry_after(exc.headers), **kw)
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except stripe.StripeError as exc:
-        mapped = map_stripe_error(exc)
-        log.info(
-            "stripe_error",
-            error=type(mapped).__name__,
-            http_status=mapped.http_status,
-            request_id=mapped.request_id,
-        )
-        raise mapped from exc
 
 
 class StripeGateway:
@@ -152,8 +74,8 @@ class StripeGateway:
         self._http.close()  # type: ignore[no-untyped-call]
 
     @staticmethod
-    def _call(fn: Callable[[], T]) -> T:
-        with _translated():
+    def _call(fn: Callable[[], T], *, mutating: bool) -> T:
+        with translated(mutating=mutating):
             return fn()
 
     # -- vaulting -----------------------------------------------------------------------
@@ -166,14 +88,16 @@ class StripeGateway:
             lambda: v1.customers.create(
                 params={"email": email, "name": name},
                 options={"idempotency_key": f"{idempotency_key}:customer"},
-            )
+            ),
+            mutating=True,
         )
         pm = self._call(
             lambda: v1.payment_methods.attach(
                 payment_method,
                 params={"customer": customer.id},
                 options={"idempotency_key": f"{idempotency_key}:attach"},
-            )
+            ),
+            mutating=True,
         )
         return VaultedCustomer(gateway=NAME, customer_ref=customer.id, payment_method_ref=pm.id)
 
@@ -186,7 +110,8 @@ class StripeGateway:
                 customer_ref,
                 params={"source": processor_token},
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return str(source.id)
 
@@ -195,7 +120,8 @@ class StripeGateway:
             lambda: self._client.v1.customers.create(
                 params={"email": email, "name": name},
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return str(customer.id)
 
@@ -237,7 +163,8 @@ class StripeGateway:
             lambda: self._client.v1.payment_intents.create(
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": request.idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return self._payment(intent)
 
@@ -252,7 +179,8 @@ class StripeGateway:
                 reference,
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return self._payment(intent)
 
@@ -262,7 +190,8 @@ class StripeGateway:
                 reference,
                 params={"expand": ["latest_charge"]},
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return self._payment(intent)
 
@@ -271,7 +200,8 @@ class StripeGateway:
             lambda: self._client.v1.refunds.create(
                 params={"payment_intent": reference, "amount": amount_minor},
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+            mutating=True,
         )
         return RefundResult(
             gateway=NAME,
@@ -286,7 +216,8 @@ class StripeGateway:
         intent = self._call(
             lambda: self._client.v1.payment_intents.retrieve(
                 reference, params={"expand": ["latest_charge"]}
-            )
+            ),
+            mutating=False,
         )
         return self._payment(intent)
 
@@ -295,7 +226,8 @@ class StripeGateway:
         result = self._call(
             lambda: self._client.v1.payment_intents.search(
                 params={"query": f"metadata['payment_id']:'{escaped}'", "limit": 10}
-            )
+            ),
+            mutating=False,
         )
         intents = list(result.data)
         if not intents:
@@ -312,10 +244,11 @@ class StripeGateway:
                     "limit": 100,
                     "expand": ["data.source", "data.source.charge"],
                 }
-            )
+            ),
+            mutating=False,
         )
         out: list[SettledTransaction] = []
-        with _translated():
+        with translated(mutating=False):
             for txn in page.auto_paging_iter():
                 item = self._settled(txn)
                 if item is not None:

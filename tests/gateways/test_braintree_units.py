@@ -10,17 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paysaga.domain.errors import ConfigurationError
-from paysaga.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
-from paysaga.gateways.braintree_gateway import (
-    IDEMPOTENCY_HEADER,
-    IDEMPOTENCY_MISMATCH_CODE,
-    PROCESSOR_DECLINES,
-    FeeSchedule,
-    _environment,
-    to_decimal,
-    to_minor,
+from paysaga.domain.money import (
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT_MINOR,
+    decimal_to_minor,
+    minor_to_decimal,
 )
-from paysaga.gateways.errors import SOFT_DECLINE_CODES
+from paysaga.domain.settlement_fees import FeeSchedule
+from paysaga.gateways.braintree_errors import IDEMPOTENCY_MISMATCH_CODE
+from paysaga.gateways.braintree_http import IDEMPOTENCY_HEADER, environment
+from paysaga.gateways.declines import BRAINTREE_PROCESSOR_CODES, Decline, braintree_decline
 from paysaga.sandbox.braintree import idempotency as sandbox_idempotency
 from paysaga.sandbox.braintree.amounts import parse_amount
 from paysaga.sandbox.braintree.errors import ApiError
@@ -29,25 +28,31 @@ from paysaga.sandbox.braintree.xml_codec import Array, Collection, MalformedXml,
 
 @given(st.integers(1, MAX_AMOUNT_MINOR), st.sampled_from(sorted(CURRENCY_EXPONENTS)))
 def test_amounts_round_trip_exactly(amount_minor: int, currency: str) -> None:
-    text = to_decimal(amount_minor, currency)
-    assert to_minor(text, currency) == amount_minor
+    text = minor_to_decimal(amount_minor, currency)
+    assert decimal_to_minor(text, currency) == amount_minor
     assert parse_amount(text, currency, ()) == amount_minor  # the sandbox agrees
 
 
 def test_amount_strings() -> None:
-    assert to_decimal(1000, "USD") == "10.00"
-    assert to_decimal(5, "USD") == "0.05"
-    assert to_decimal(1500, "JPY") == "1500"
-    assert to_decimal(1234, "BHD") == "1.234"
+    assert minor_to_decimal(1000, "USD") == "10.00"
+    assert minor_to_decimal(5, "USD") == "0.05"
+    assert minor_to_decimal(1500, "JPY") == "1500"
+    assert minor_to_decimal(1234, "BHD") == "1.234"
     with pytest.raises(ApiError):
         parse_amount("1.5", "JPY", ())  # yen has no minor digits
 
 
-def test_soft_flags_agree_with_the_shared_soft_codes() -> None:
-    for code, (decline_code, soft) in PROCESSOR_DECLINES.items():
-        assert soft == (decline_code in SOFT_DECLINE_CODES), code
-    assert PROCESSOR_DECLINES["2001"] == ("insufficient_funds", True)
-    assert PROCESSOR_DECLINES["2000"][1] is False
+def test_processor_codes_map_to_soft_and_hard_declines() -> None:
+    def processor(code: str) -> Decline:
+        return braintree_decline("processor_declined", code, None)
+
+    assert processor("2001") == ("insufficient_funds", True)
+    assert processor("2000") == ("do_not_honor", False)
+    assert processor("2999") == ("processor_declined", False)  # unlisted: hard
+    assert braintree_decline("failed", "2000", None) == ("processing_error", True)
+    assert braintree_decline("gateway_rejected", "", "fraud") == ("fraud", False)
+    soft = {code for code in BRAINTREE_PROCESSOR_CODES if processor(code).soft}
+    assert soft == {"2001", "2002", "2003", "2038", "2044", "2046"}
 
 
 def test_fee_schedule() -> None:
@@ -103,10 +108,10 @@ def test_xml_the_sdk_writes() -> None:
 
 
 def test_environment_from_url() -> None:
-    local = _environment("http://127.0.0.1:12112")
+    local = environment("http://127.0.0.1:12112")
     assert local.base_url == "http://127.0.0.1:12112" and not local.is_ssl
-    assert _environment("sandbox").server == "api.sandbox.braintreegateway.com"
+    assert environment("sandbox").server == "api.sandbox.braintreegateway.com"
     with pytest.raises(ConfigurationError):
-        _environment("https://example.com:8443")  # the SDK cannot do https off 443
+        environment("https://example.com:8443")  # the SDK cannot do https off 443
     with pytest.raises(ConfigurationError):
-        _environment("ftp://example.com")
+        environment("ftp://example.com")

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import gateway_application_error
 from paysaga.config.settings import Settings
+from paysaga.domain.failures import FailureDetails
 from paysaga.gateways.errors import Declined, OutcomeUnknown, RateLimited, Unavailable
 from tests.workflows.engine import Engine
 from workers.build import QueueNames, build_workers, parse_queues
@@ -34,16 +35,16 @@ def test_gateway_errors_are_classified() -> None:
     assert (soft.type, soft.non_retryable, list(soft.details)) == (
         "Declined",
         True,
-        ["insufficient_funds", True, False],
+        [FailureDetails("insufficient_funds", soft=True, failover=False)],
     )
     limited = gateway_application_error(RateLimited("slow down", gateway="stripe", retry_after=2))
     assert limited.type == "RateLimited" and not limited.non_retryable
     assert limited.next_retry_delay is not None and limited.next_retry_delay.total_seconds() == 2
-    assert list(limited.details)[2] is True  # nothing happened: another gateway may try
+    assert limited.details[0].failover is True  # nothing happened: another gateway may try
     down = gateway_application_error(Unavailable("down", gateway="braintree"))
     assert isinstance(down, ApplicationError) and not down.non_retryable
     unknown = gateway_application_error(OutcomeUnknown("timeout", gateway="stripe"))
-    assert unknown.non_retryable and list(unknown.details)[2] is False
+    assert unknown.non_retryable and unknown.details[0].failover is False
 
 
 async def test_build_workers_rate_limits_each_gateway(engine: Engine) -> None:

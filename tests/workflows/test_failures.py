@@ -1,0 +1,90 @@
+"""The one failure format: activities.errors encodes, workflows.failures.classify decodes."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import pytest
+from temporalio.api.failure.v1 import Failure as FailureProto
+from temporalio.converter import DataConverter
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+from activities.errors import gateway_application_error, ledger_application_error
+from ledger.errors import LedgerError, UnknownAccount
+from paysaga import gateways
+from paysaga.domain.failures import ErrorType, FailureDetails
+from paysaga.gateways.braintree_webhooks import WebhookSignatureInvalid
+from paysaga.gateways.errors import Declined, GatewayError, RateLimited, RetryableGatewayError
+from workflows.failures import Failure, classify
+
+
+def _subclasses(cls: type) -> set[type]:
+    found: set[type] = set(cls.__subclasses__())
+    return found.union(*(_subclasses(c) for c in found))
+
+
+def test_every_error_class_has_its_type_constant() -> None:
+    for module in pkgutil.iter_modules(gateways.__path__, "paysaga.gateways."):
+        importlib.import_module(module.name)  # every subclass, whatever ran before
+    classes = {GatewayError, LedgerError} | _subclasses(GatewayError) | _subclasses(LedgerError)
+    never_sent = {
+        RetryableGatewayError,  # abstract
+        WebhookSignatureInvalid,  # raised by the API's webhook endpoint, not an activity
+    }
+    assert {c.__name__ for c in classes - never_sent} <= {t.value for t in ErrorType}
+
+
+def _over_the_wire(error: ApplicationError) -> ActivityError:
+    """What a workflow sees: the failure converted to proto and back (details as JSON)."""
+    converter = DataConverter.default
+    proto = FailureProto()
+    converter.failure_converter.to_failure(error, converter.payload_converter, proto)
+    decoded = converter.failure_converter.from_failure(proto, converter.payload_converter)
+    activity = ActivityError(
+        "activity failed",
+        scheduled_event_id=1,
+        started_event_id=2,
+        identity="test",
+        activity_type="authorize",
+        activity_id="1",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
+    activity.__cause__ = decoded
+    return activity
+
+
+def test_new_details_decode_after_crossing_temporal() -> None:
+    declined = Declined("no", gateway="stripe", decline_code="insufficient_funds", soft=True)
+    failure = classify(_over_the_wire(gateway_application_error(declined)))
+    assert failure == Failure("Declined", "no", "insufficient_funds", True, False)
+    limited = classify(_over_the_wire(gateway_application_error(RateLimited("x", gateway="b"))))
+    assert (limited.type, limited.failover) == (ErrorType.RATE_LIMITED, True)
+    ledger = classify(_over_the_wire(ledger_application_error(UnknownAccount("no such"))))
+    assert ledger.code == "unknown_account" and ledger.decline_code is None
+    assert ledger.reason() == "UnknownAccount (unknown_account): no such"
+
+
+@pytest.mark.parametrize(
+    ("details", "expected"),
+    [
+        (["insufficient_funds", True, False], ("insufficient_funds", True, False)),
+        ([None, False, True], (None, False, True)),
+        (["unknown_account"], ("unknown_account", False, False)),  # a ledger error's code
+        ([], (None, False, False)),
+    ],
+)
+def test_legacy_positional_details_decode_as_before(
+    details: list[Any], expected: tuple[str | None, bool, bool]
+) -> None:
+    error = ApplicationError("m", *details, type="Declined")
+    failure = classify(_over_the_wire(error))
+    assert (failure.decline_code, failure.soft, failure.failover) == expected
+
+
+def test_details_raised_in_process_decode_too() -> None:
+    error = ApplicationError("m", FailureDetails("do_not_honor"), type="Declined")
+    activity = _over_the_wire(ApplicationError("unused"))
+    activity.__cause__ = error
+    assert classify(activity).decline_code == "do_not_honor"

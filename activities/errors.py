@@ -1,7 +1,7 @@
 """Translate gateway and ledger errors into ApplicationError for the workflows.
 
 The encoder of the one failure format: type = the error's class name (an ErrorType
-value; workflows and retry policies branch on it), details = [FailureDetails],
+value; workflows and retry policies branch on it), details = FailureDetails.as_details(),
 Retry-After becomes next_retry_delay. workflows.failures.classify decodes it.
 """
 
@@ -31,7 +31,7 @@ def gateway_application_error(exc: GatewayError) -> ApplicationError:
         delay = timedelta(seconds=exc.retry_after)
     return ApplicationError(
         exc.message,
-        details,
+        *details.as_details(),
         type=type(exc).__name__,
         non_retryable=not exc.retryable,
         next_retry_delay=delay,
@@ -42,7 +42,7 @@ def ledger_application_error(exc: PaysagaError) -> ApplicationError:
     retryable = isinstance(exc, ShardUnavailable) or exc.retryable
     return ApplicationError(
         exc.message,
-        FailureDetails(code=exc.code),
+        *FailureDetails(code=exc.code).as_details(),
         type=type(exc).__name__,
         non_retryable=not retryable,
     )
@@ -51,7 +51,7 @@ def ledger_application_error(exc: PaysagaError) -> ApplicationError:
 def invalid_request(message: str) -> ApplicationError:
     """A request the activity refuses before calling anyone (e.g. an unknown gateway)."""
     return ApplicationError(
-        message, FailureDetails(), type=ErrorType.INVALID_REQUEST, non_retryable=True
+        message, *FailureDetails().as_details(), type=ErrorType.INVALID_REQUEST, non_retryable=True
     )
 
 
@@ -65,5 +65,8 @@ def translated() -> Iterator[None]:
         raise ledger_application_error(exc) from exc
     except PaysagaError as exc:  # domain validation
         raise ApplicationError(
-            exc.message, FailureDetails(), type=ErrorType.VALIDATION_ERROR, non_retryable=True
+            exc.message,
+            *FailureDetails().as_details(),
+            type=ErrorType.VALIDATION_ERROR,
+            non_retryable=True,
         ) from exc

@@ -1,8 +1,8 @@
 """Reading classified activity failures: the one decoder of activities.errors' format.
 
-Activities raise ApplicationError(type=<ErrorType>, details=[FailureDetails]); in a
-workflow the details arrive as plain JSON (a dict for the dataclass), and histories
-recorded before FailureDetails carry positional [decline_code, soft, failover]
+Activities raise ApplicationError(type=<ErrorType>, details=FailureDetails.as_details());
+in a workflow the details arrive as plain JSON (a dict for the dataclass), and histories
+recorded before FailureDetails carry only the positional [decline_code, soft, failover]
 (ledger errors: [code]). `classify` reads both.
 """
 
@@ -37,16 +37,20 @@ class Failure:
 
 
 def failure_details(details: Sequence[Any]) -> FailureDetails:
-    """FailureDetails from an ApplicationError's details, in either format."""
-    if len(details) == 1 and isinstance(details[0], FailureDetails):
-        return details[0]  # raised in this process, never serialised
-    if len(details) == 1 and isinstance(details[0], Mapping):
-        raw = details[0]
+    """FailureDetails from an ApplicationError's details, in either format.
+
+    The record is the last detail (after the positional prefix older workers read; see
+    FailureDetails.as_details); histories recorded before it have only the prefix.
+    """
+    last = details[-1] if details else None
+    if isinstance(last, FailureDetails):
+        return last  # raised in this process, never serialised
+    if isinstance(last, Mapping):
         return FailureDetails(
-            decline_code=_text(raw.get("decline_code")),
-            soft=bool(raw.get("soft", False)),
-            failover=bool(raw.get("failover", False)),
-            code=_text(raw.get("code")),
+            decline_code=_text(last.get("decline_code")),
+            soft=bool(last.get("soft", False)),
+            failover=bool(last.get("failover", False)),
+            code=_text(last.get("code")),
         )
     # Legacy positional form, decoded exactly as before (a ledger code lands in
     # decline_code, which reason() prints the same way).

@@ -1,7 +1,7 @@
 """The vocabulary of activity failures: ApplicationError types and their typed details.
 
-Activities raise ApplicationError(type=<ErrorType>, details=[FailureDetails]) (encoded in
-activities.errors); workflows read them back through workflows.failures.classify, the
+Activities raise ApplicationError(type=<ErrorType>, details=FailureDetails.as_details())
+(encoded in activities.errors); workflows read them back through workflows.failures.classify, the
 one decoder. Both sides import the names from here so a type string is spelt once.
 """
 
@@ -62,3 +62,13 @@ class FailureDetails:
     soft: bool = False  # a soft decline may succeed later (dunning)
     failover: bool = False  # the gateway provably did nothing: another may be tried
     code: str | None = None  # the error's stable code, for ledger errors
+
+    def as_details(self) -> list[object]:
+        """ApplicationError details: the positional fields workflow workers older than
+        FailureDetails read ([decline_code, soft, failover]; a ledger error's code first), then
+        this record, which classify prefers. During a rolling deploy an old workflow
+        worker may read a new activity worker's failure: without the prefix it would
+        see a soft decline as a hard one and fail a payment that dunning would retry.
+        """
+        first = self.code if self.code is not None else self.decline_code
+        return [first, self.soft, self.failover, self]

@@ -88,3 +88,28 @@ def test_details_raised_in_process_decode_too() -> None:
     activity = _over_the_wire(ApplicationError("unused"))
     activity.__cause__ = error
     assert classify(activity).decline_code == "do_not_honor"
+
+
+def _legacy_classify(error: ActivityError) -> tuple[str | None, bool, bool]:
+    """The decoder workflow workers ran before FailureDetails, verbatim in effect."""
+    assert isinstance(error.cause, ApplicationError)
+    details = list(error.cause.details)
+    decline_code = details[0] if details and isinstance(details[0], str) else None
+    soft = bool(details[1]) if len(details) > 1 else False
+    failover = bool(details[2]) if len(details) > 2 else False
+    return decline_code, soft, failover
+
+
+def test_workflow_workers_older_than_the_record_read_new_failures_alike() -> None:
+    """Rolling deploy: an old workflow worker reads a new activity worker's failure.
+    Without the positional prefix it saw a soft decline as hard (no dunning)."""
+    soft = Declined("no", gateway="stripe", decline_code="insufficient_funds", soft=True)
+    assert _legacy_classify(_over_the_wire(gateway_application_error(soft))) == (
+        "insufficient_funds",
+        True,
+        False,
+    )
+    limited = gateway_application_error(RateLimited("x", gateway="b"))
+    assert _legacy_classify(_over_the_wire(limited)) == (None, False, True)
+    ledger = ledger_application_error(UnknownAccount("no such"))
+    assert _legacy_classify(_over_the_wire(ledger)) == ("unknown_account", False, False)

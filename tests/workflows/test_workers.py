@@ -32,19 +32,19 @@ def test_gateway_errors_are_classified() -> None:
     soft = gateway_application_error(
         Declined("no", gateway="stripe", decline_code="insufficient_funds", soft=True)
     )
-    assert (soft.type, soft.non_retryable, list(soft.details)) == (
+    assert (soft.type, soft.non_retryable, soft.details[-1]) == (
         "Declined",
         True,
-        [FailureDetails("insufficient_funds", soft=True, failover=False)],
+        FailureDetails("insufficient_funds", soft=True, failover=False),
     )
     limited = gateway_application_error(RateLimited("slow down", gateway="stripe", retry_after=2))
     assert limited.type == "RateLimited" and not limited.non_retryable
     assert limited.next_retry_delay is not None and limited.next_retry_delay.total_seconds() == 2
-    assert limited.details[0].failover is True  # nothing happened: another gateway may try
+    assert limited.details[-1].failover is True  # nothing happened: another gateway may try
     down = gateway_application_error(Unavailable("down", gateway="braintree"))
     assert isinstance(down, ApplicationError) and not down.non_retryable
     unknown = gateway_application_error(OutcomeUnknown("timeout", gateway="stripe"))
-    assert unknown.non_retryable and unknown.details[0].failover is False
+    assert unknown.non_retryable and unknown.details[-1].failover is False
 
 
 async def test_build_workers_rate_limits_each_gateway(engine: Engine) -> None:

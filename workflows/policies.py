@@ -1,6 +1,6 @@
 """The ONE place for retry policies, timeouts and business timers of every workflow.
 
-Retries live only here (DESIGN.md): activities raise classified ApplicationErrors and
+Retries live only here (docs/design.md): activities raise classified ApplicationErrors and
 these policies decide. Gateway decisions (declined, invalid, outcome unknown) are never
 retried by Temporal; the workflow handles them (dunning, lookup).
 """

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.events import EventKind, GatewayEvent
+    from paysaga.domain.failures import ErrorType
     from paysaga.domain.gateways import GatewayAuthorizeInput, GatewayLookupInput, GatewayResult
     from paysaga.domain.names import gateway_idempotency_key
     from workflows import calls
@@ -70,7 +71,7 @@ async def authorize_once(state: PaymentState, gateway: str, step: str) -> Gatewa
             result = handle.result()
         except ActivityError as exc:
             failure = classify(exc)
-            if failure.type == "Declined":
+            if failure.type == ErrorType.DECLINED:
                 raise Declined(failure) from exc
             if failure.outcome_unknown:
                 state.step("outcome_unknown", failure.reason())
@@ -81,7 +82,10 @@ async def authorize_once(state: PaymentState, gateway: str, step: str) -> Gatewa
                     continue
                 state.step("lookup", f"found {found.reference} {found.state}")
                 result = found
-            elif failure.failover or failure.type in ("Unavailable", "RateLimited"):
+            elif failure.failover or failure.type in (
+                ErrorType.UNAVAILABLE,
+                ErrorType.RATE_LIMITED,
+            ):
                 found = await _charged_despite(state, failure, gateway)
                 if found is None:
                     raise FailOver(failure) from exc
@@ -91,7 +95,9 @@ async def authorize_once(state: PaymentState, gateway: str, step: str) -> Gatewa
         if result.state == "failed":
             soft = False
             raise Declined(
-                Failure("Declined", "the gateway failed the payment", result.decline_code, soft)
+                Failure(
+                    ErrorType.DECLINED, "the gateway failed the payment", result.decline_code, soft
+                )
             )
         state.step("authorized", f"{result.reference} {result.state}")
         return result

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from paysaga.domain.failures import ErrorType
     from paysaga.domain.gateways import GatewayCancelInput, GatewayRefundInput, GatewayResult
     from paysaga.domain.ledger import LedgerVoidInput
     from paysaga.domain.names import gateway_idempotency_key
@@ -62,7 +63,9 @@ async def cancel_authorization(state: PaymentState) -> None:
     except ActivityError as exc:
         # Refused: the gateway captured (or settled) the charge, which can no longer
         # be voided; only a refund gives the money back.
-        if classify(exc).type != "InvalidRequest" or not workflow.patched(_REFUND_CAPTURED_PATCH):
+        if classify(exc).type != ErrorType.INVALID_REQUEST or not workflow.patched(
+            _REFUND_CAPTURED_PATCH
+        ):
             raise
         found = await lookup(state, view.gateway)
         if found is None or found.state not in ("captured", "settled"):

@@ -16,7 +16,7 @@ from paysaga.client.client import PaysagaClient
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
 from paysaga.config.settings import Settings
 from paysaga.domain.onboarding import OnboardingView
-from paysaga.domain.payments import MethodType, PaymentView
+from paysaga.domain.payments import MethodType, PaymentOptions, PaymentView
 from paysaga.domain.refunds import RefundOutcome
 
 T = TypeVar("T")
@@ -59,6 +59,7 @@ class SyncPaysagaClient:
         gateway: str | None = None,
         description: str = "",
         wait: timedelta | None = None,
+        options: PaymentOptions | None = None,
     ) -> PaymentView:
         return self._run(
             self._async.create_payment(
@@ -72,6 +73,7 @@ class SyncPaysagaClient:
                 gateway=gateway,
                 description=description,
                 wait=wait,
+                options=options,
             )
         )
 

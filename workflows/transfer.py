@@ -7,6 +7,11 @@ only moves forward, because voiding a half-posted transfer would be wrong: the p
 under COMPENSATION_RETRY, so transient failures (a shard down, a timeout) are retried
 without limit, but a post the ledger refuses for good (a non-retryable error, e.g. the
 pending expired) fails the workflow in `posting`, nothing voided, for an operator.
+
+A transfer id whose hold was voided is finished (ledger.cross_shard): a rerun of it is
+refused by the ledger at its first step and ends FAILED with AlreadyVoided, holding
+nothing; a post refused as AlreadyVoided (the ledger released the other hold) ends FAILED
+the same way rather than failing the workflow.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain import activity_names as names
     from paysaga.domain.errors import PaysagaError
+    from paysaga.domain.failures import ErrorType
     from paysaga.domain.ledger import TransferLegInput, TransferRequest, TransferView
     from paysaga.domain.names import AMOUNT_MINOR, CURRENCY, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.payments import StepRecord
@@ -27,6 +33,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import classify
     from workflows.saga import Saga
     from workflows.search import SearchAttributes
+
+
+# Posting refused as AlreadyVoided ends FAILED (before: the workflow failed).
+_VOIDED_ENDS_FAILED_PATCH = "transfer-voided-post-ends-failed"
 
 
 @workflow.defn(name="CrossShardTransferWorkflow")
@@ -94,10 +104,23 @@ class CrossShardTransferWorkflow:
         # Pivot: both halves are held; from here on we only move forward.
         saga.clear()
         self._set(TransferStatus.POSTING)
-        for side, entry_id in (("source", source.entry_id), ("destination", destination.entry_id)):
-            await calls.transfer_leg(
-                routing, names.TRANSFER_POST, self._leg(side, entry_id), compensating=True
-            )
+        try:
+            for side, entry_id in (
+                ("source", source.entry_id),
+                ("destination", destination.entry_id),
+            ):
+                await calls.transfer_leg(
+                    routing, names.TRANSFER_POST, self._leg(side, entry_id), compensating=True
+                )
+        except ActivityError as exc:
+            failure = classify(exc)
+            if failure.type != ErrorType.ALREADY_VOIDED or not workflow.patched(
+                _VOIDED_ENDS_FAILED_PATCH
+            ):
+                raise
+            # The ledger posted nothing and released what was still held.
+            self._set(TransferStatus.FAILED, failure.reason(), last_error=failure.reason())
+            return self._view
         self._set(TransferStatus.COMPLETED, last_error=None)
         return self._view
 

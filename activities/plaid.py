@@ -1,12 +1,16 @@
 """PlaidActivities: bank-account onboarding through Plaid, and the Stripe bank account.
 
 The access token is stored envelope-encrypted in the secret store at once; workflows and
-their history only ever see its record id.
+their history only ever see its record id. So is the Stripe bank-account token Plaid
+mints for the account: a retry of the bank-account step reuses it, so its Stripe
+request (whose idempotency key names the token) replays instead of failing on changed
+parameters or attaching the bank account twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -28,6 +32,7 @@ from paysaga.domain.onboarding import (
 )
 from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.stripe_gateway import StripeGateway
+from paysaga.security.errors import SecretNotFound
 from paysaga.security.secret_store import SecretKind, SecretStore
 
 log = structlog.get_logger()
@@ -36,6 +41,17 @@ T = TypeVar("T")
 
 def access_token_ref(onboarding_id: str) -> str:
     return f"plaid-access:{onboarding_id}"
+
+
+def processor_token_ref(onboarding_id: str) -> str:
+    return f"plaid-processor:{onboarding_id}"
+
+
+def bank_account_key(onboarding_id: str, processor_token: str) -> str:
+    """Stripe idempotency key of attaching this token: it follows the token (a digest, so
+    the token itself is not written to Stripe's logs)."""
+    digest = hashlib.sha256(processor_token.encode()).hexdigest()[:16]
+    return f"onboarding-{onboarding_id}:bank:{digest}"
 
 
 class PlaidActivities:
@@ -92,20 +108,38 @@ class PlaidActivities:
 
     @activity.defn(name=names.PLAID_BANK_ACCOUNT)
     async def create_bank_account(self, request: BankAccountInput) -> BankAccountResult:
-        token = await self.secrets.get_text(request.access_token_ref)
-        processor_token = await self._call(
-            lambda: self.plaid.create_stripe_bank_account_token(token, request.account_id)
-        )
-        key = f"onboarding-{request.onboarding_id}"
+        processor_token = await self._processor_token(request)
         customer = await self._call(
             lambda: self.stripe.create_customer(
-                f"{key}:customer", email=request.email, name=request.legal_name
+                f"onboarding-{request.onboarding_id}:customer",
+                email=request.email,
+                name=request.legal_name,
             )
         )
+        key = bank_account_key(request.onboarding_id, processor_token)
         bank_account = await self._call(
-            lambda: self.stripe.attach_bank_account(f"{key}:bank", customer, processor_token)
+            lambda: self.stripe.attach_bank_account(key, customer, processor_token)
         )
         return BankAccountResult(customer_ref=customer, bank_account_ref=bank_account)
+
+    async def _processor_token(self, request: BankAccountInput) -> str:
+        """The onboarding's one Stripe bank-account token: minted by Plaid once, then reused.
+
+        Plaid mints a new token per call and Stripe takes each once, so a retry that minted
+        again would send the attach with new parameters (same key: an idempotency error;
+        new key: a second bank account if the first attach landed unseen).
+        """
+        ref = processor_token_ref(request.onboarding_id)
+        try:
+            return await self.secrets.get_text(ref)
+        except SecretNotFound:
+            pass
+        access = await self.secrets.get_text(request.access_token_ref)
+        token = await self._call(
+            lambda: self.plaid.create_stripe_bank_account_token(access, request.account_id)
+        )
+        await self.secrets.put(ref, SecretKind.GATEWAY_TOKEN, token)
+        return token
 
     @activity.defn(name=names.PLAID_REMIND)
     async def send_reminder(self, request: ReminderInput) -> None:

@@ -1,4 +1,5 @@
-"""OnboardingWorkflow on the time-skipping server with mocked Plaid/Stripe/ledger activities."""
+"""OnboardingWorkflow on the time-skipping server with mocked Plaid/Stripe/ledger activities,
+and the bank-account activity retried against Stripe's idempotency rules."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.plaid import PlaidActivities
 from paysaga.client.starts import start_onboarding
 from paysaga.domain import activity_names as names
 from paysaga.domain.onboarding import (
@@ -32,6 +35,8 @@ from paysaga.domain.onboarding import (
 )
 from paysaga.domain.routing import Routing
 from paysaga.domain.status import OnboardingStatus
+from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown
+from paysaga.security.errors import SecretNotFound
 from tests.workflows.helpers import UPDATE_REJECTED, worker
 from workflows.onboarding import OnboardingWorkflow
 
@@ -166,3 +171,85 @@ async def test_cancel_update_and_workflow_cancel(env: WorkflowEnvironment, task_
         await second.cancel()
         with pytest.raises(WorkflowFailureError):
             await second.result()
+
+
+# ------------------------------------- the bank-account step retried (issue 13, defect 14)
+
+
+@dataclass
+class MintingPlaid:
+    """Plaid mints a new Stripe bank-account token on every call."""
+
+    minted: list[str] = field(default_factory=list)
+
+    def create_stripe_bank_account_token(self, access_token: str, account_id: str) -> str:
+        self.minted.append(f"btok_{len(self.minted) + 1}")
+        return self.minted[-1]
+
+
+@dataclass
+class IdempotentStripe:
+    """Stripe's idempotency: a key replays its first request's result, and refuses other
+    parameters (https://docs.stripe.com/api/idempotent_requests). The first attach lands
+    but its response is lost."""
+
+    seen: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    bank_accounts: list[str] = field(default_factory=list)
+    lose_first_response: bool = True
+
+    def _replay(self, key: str, params: Any, make: Any) -> str:
+        if key in self.seen:
+            first, result = self.seen[key]
+            if first != params:
+                raise InvalidRequest(
+                    "Keys for idempotent requests can only be used with the same parameters"
+                    " they were first used with.",
+                    gateway="stripe",
+                    http_status=400,
+                )
+            return result
+        self.seen[key] = (params, make())
+        return self.seen[key][1]
+
+    def create_customer(self, idempotency_key: str, *, email: str, name: str) -> str:
+        return self._replay(idempotency_key, (email, name), lambda: "cus_1")
+
+    def attach_bank_account(self, idempotency_key: str, customer: str, token: str) -> str:
+        def attach() -> str:
+            self.bank_accounts.append(f"ba_{len(self.bank_accounts) + 1}")
+            return self.bank_accounts[-1]
+
+        result = self._replay(idempotency_key, (customer, token), attach)
+        if self.lose_first_response:
+            self.lose_first_response = False
+            raise OutcomeUnknown("read timed out", gateway="stripe")
+        return result
+
+
+@dataclass
+class MemorySecrets:
+    stored: dict[str, str] = field(default_factory=dict)
+
+    async def put(self, record_id: str, kind: str, plaintext: str) -> None:
+        self.stored[record_id] = plaintext
+
+    async def get_text(self, record_id: str) -> str:
+        if record_id not in self.stored:
+            raise SecretNotFound(record_id)
+        return self.stored[record_id]
+
+
+async def test_bank_account_retry_replays_the_attach() -> None:
+    plaid, stripe = MintingPlaid(), IdempotentStripe()
+    secrets = MemorySecrets({"plaid-access:o1": "access-sandbox-1"})
+    acts = PlaidActivities(plaid, secrets, stripe)  # type: ignore[arg-type]
+    bank = BankAccountInput("o1", "cust-1", "A C", "a@example.com", "plaid-access:o1", "acc-1")
+    with pytest.raises(ApplicationError) as lost:
+        await acts.create_bank_account(bank)
+    assert lost.value.type == "OutcomeUnknown"
+    # The activity's retry: the same token again, so Stripe replays the first attach.
+    result = await acts.create_bank_account(bank)
+    assert result == BankAccountResult(customer_ref="cus_1", bank_account_ref="ba_1")
+    assert stripe.bank_accounts == ["ba_1"]
+    assert plaid.minted == ["btok_1"]
+    assert "btok_1" not in str(list(stripe.seen))  # keys name a digest, not the token

@@ -3,8 +3,9 @@
 Matching reads the ledger's charge and refund entries for the gateway (by payment id and
 by period) and compares them with what the gateway settled
 (paysaga.domain.settlement_matching). Matched
-items get settlement entries (cash and fees against the gateway receivable), keyed by the
-gateway reference so a rerun posts nothing twice. Reports live in PostgreSQL (shard 0,
+items get settlement entries (cash and fees against the gateway receivable, balanced
+whatever the fee: paysaga.domain.settlement_fees.settlement_legs), keyed by the gateway
+reference so a rerun posts nothing twice. Reports live in PostgreSQL (shard 0,
 table reconciliation_reports, Alembic branch "reconciliation").
 """
 
@@ -28,6 +29,9 @@ from ledger.shards import parse_entry_ref
 from ledger.types import EntryRequest, Leg, StoredEntry
 from paysaga.domain import activity_names as names
 from paysaga.domain.reconciliation import (
+    CHARGE,
+    REFUND,
+    REFUND_FAILURE,
     LedgerItem,
     MatchInput,
     MatchResult,
@@ -35,6 +39,7 @@ from paysaga.domain.reconciliation import (
     PostSettlementResult,
     ReconciliationReport,
 )
+from paysaga.domain.settlement_fees import settlement_legs
 from paysaga.domain.settlement_matching import match_settlements
 
 log = structlog.get_logger()
@@ -51,16 +56,20 @@ ON CONFLICT (report_id) DO UPDATE SET
 
 
 def ledger_item(entry: StoredEntry) -> LedgerItem | None:
-    """A capture (posted charge) or refund entry as reconciliation sees it."""
+    """A capture (posted charge), refund, or failed refund's un-booking as reconciliation
+    sees it. The un-booking is any posted entry with metadata kind "refund_failure",
+    payment_id and the refund's refund_reference (the payment workflow writes it)."""
     meta: dict[str, Any] = entry.metadata or {}
     kind = meta.get("kind")
-    if entry.kind == "post_pending" or (entry.kind == "standard" and kind == "charge"):
-        item_kind = "charge"
-    elif entry.kind == "reversal" and kind == "refund":
-        item_kind = "refund"
+    if entry.kind == "post_pending" or (entry.kind == "standard" and kind == CHARGE):
+        item_kind = CHARGE
+    elif entry.kind == "reversal" and kind == REFUND:
+        item_kind = REFUND
+    elif entry.kind in ("standard", "reversal") and kind == REFUND_FAILURE:
+        item_kind = REFUND_FAILURE
     else:
         return None
-    if kind not in ("charge", "refund") or "payment_id" not in meta:
+    if kind not in (CHARGE, REFUND, REFUND_FAILURE) or "payment_id" not in meta:
         return None
     amount = max(leg.posted_minor for leg in entry.legs)
     return LedgerItem(
@@ -127,23 +136,16 @@ class ReconciliationActivities:
                     item.gateway, item.currency, shard
                 )
                 receivable = chart.gateway_receivable(item.gateway, item.currency, shard)
-                net = item.amount_minor - item.fee_minor
-                if item.kind == "refund":
-                    legs = [
-                        Leg(receivable, "debit", item.amount_minor, item.currency),
-                        Leg(cash, "credit", item.amount_minor, item.currency),
-                    ]
-                else:
-                    legs = [Leg(receivable, "credit", item.amount_minor, item.currency)]
-                    if net > 0:
-                        legs.append(Leg(cash, "debit", net, item.currency))
-                    if item.fee_minor > 0:
-                        legs.append(Leg(fee_account, "debit", item.fee_minor, item.currency))
+                accounts = {"receivable": receivable, "cash": cash, "fees": fee_account}
+                legs = tuple(
+                    Leg(accounts[leg.role], leg.direction, leg.amount_minor, item.currency)
+                    for leg in settlement_legs(item.kind, item.amount_minor, item.fee_minor)
+                )
                 key_ref = item.refund_reference or item.reference
                 result = await self.ledger.post_entry(
                     EntryRequest(
                         idempotency_key=f"settle:{item.gateway}:{item.kind}:{key_ref}",
-                        legs=tuple(legs),
+                        legs=legs,
                         description=f"{item.gateway} settlement",
                         metadata={
                             "payment_id": matched.payment_id,
@@ -155,7 +157,7 @@ class ReconciliationActivities:
                 )
                 if not result.replayed:
                     posted += 1
-                    fees[item.currency] += item.fee_minor if item.kind == "charge" else 0
+                    fees[item.currency] += item.fee_minor
         return PostSettlementResult(posted=posted, fees_minor=dict(fees))
 
     @activity.defn(name=names.RECON_STORE_REPORT)

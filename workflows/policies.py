@@ -70,6 +70,10 @@ GATEWAY_READ_RETRY: Final = RetryPolicy(
 # Settlement listings can be long: heartbeated, with a short heartbeat timeout.
 LIST_SETTLED_START_TO_CLOSE: Final = timedelta(minutes=10)
 LIST_SETTLED_HEARTBEAT: Final = timedelta(seconds=30)
+# A gateway whose reconciliation failed (its activities out of retries) is tried again
+# this many more rounds, this far apart, while the others' results stand (about 6 hours).
+RECON_GATEWAY_RETRY_ROUNDS: Final = 6
+RECON_GATEWAY_RETRY_DELAY: Final = timedelta(hours=1)
 
 # Ledger writes are idempotent (keyed entries): retried until they succeed, except
 # when the ledger says the request itself is wrong.

@@ -21,6 +21,18 @@ class ExceptionKind(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     CURRENCY_MISMATCH = "currency_mismatch"
     DUPLICATE = "duplicate"
+    # A gateway that could not be reconciled (listing, matching or posting failed); the
+    # detail is the reason. The other gateways complete; this one is retried.
+    GATEWAY_FAILED = "gateway_failed"
+
+
+# Kinds of settled items (SettledItem.kind, LedgerItem.kind). A refund_failure is a refund
+# the gateway gave back to our balance (Stripe balance transaction type `refund_failure`,
+# https://docs.stripe.com/reports/balance-transaction-types): money in, like a charge.
+CHARGE = "charge"
+REFUND = "refund"
+REFUND_FAILURE = "refund_failure"
+INFLOW_KINDS = frozenset({CHARGE, REFUND_FAILURE})
 
 
 @dataclass(frozen=True)
@@ -40,9 +52,9 @@ class SettledItem:
     gateway: str
     reference: str
     payment_id: str | None
-    kind: str  # charge | refund
-    amount_minor: int
-    fee_minor: int
+    kind: str  # charge | refund | refund_failure
+    amount_minor: int  # gross, positive
+    fee_minor: int  # what the gateway kept (negative: gave back)
     currency: str
     settled_at: datetime
     refund_reference: str | None = None
@@ -63,12 +75,13 @@ class SettledBatch:
 
 @dataclass(frozen=True)
 class LedgerItem:
-    """One ledger fact reconciliation compares with the gateway: a capture or a refund."""
+    """One ledger fact reconciliation compares with the gateway: a capture, a refund, or the
+    un-booking of a refund that failed."""
 
     gateway: str
     reference: str  # payment's gateway reference
     payment_id: str
-    kind: str  # charge | refund
+    kind: str  # charge | refund | refund_failure (the un-booking of a failed refund)
     amount_minor: int
     currency: str
     entry_id: str

@@ -1,13 +1,18 @@
 """Pure matching of a gateway's settled transactions against ledger facts.
 
-Charges match by our payment id (or the gateway reference), refunds by the refund
-reference; a match with a different currency or amount is an exception, as are items
-seen only on one side and items seen twice.
+Charges match by our payment id (or the gateway reference), refunds and failed refunds
+by the refund reference; a match with a different currency or amount is an exception, as
+are items seen only on one side and items seen twice. A refund the gateway reports failed
+(`refund_failure`) matches the ledger's un-booking of that refund; without one it is
+missing in the ledger: the ledger still books a refund that gave the money back.
 """
 
 from __future__ import annotations
 
 from paysaga.domain.reconciliation import (
+    CHARGE,
+    REFUND,
+    REFUND_FAILURE,
     ExceptionKind,
     LedgerItem,
     MatchedItem,
@@ -16,20 +21,28 @@ from paysaga.domain.reconciliation import (
     SettledItem,
 )
 
+_REFUND_KINDS = (REFUND, REFUND_FAILURE)
+
 
 def _gateway_key(item: SettledItem) -> tuple[str, str]:
-    if item.kind == "refund":
-        return ("refund", item.refund_reference or item.reference)
-    return ("charge", item.payment_id or item.reference)
+    if item.kind in _REFUND_KINDS:
+        return (item.kind, item.refund_reference or item.reference)
+    return (CHARGE, item.payment_id or item.reference)
 
 
 def _ledger_keys(item: LedgerItem) -> list[tuple[str, str]]:
-    if item.kind == "refund":
-        return [("refund", item.refund_reference or "")]
-    keys = [("charge", item.payment_id)]
+    if item.kind in _REFUND_KINDS:
+        return [(item.kind, item.refund_reference or "")]
+    keys = [(CHARGE, item.payment_id)]
     if item.reference:
-        keys.append(("charge", item.reference))
+        keys.append((CHARGE, item.reference))
     return keys
+
+
+def _missing_detail(item: SettledItem) -> str:
+    if item.kind == REFUND_FAILURE:
+        return "the refund failed at the gateway and the money came back; the ledger still books it"
+    return ""
 
 
 def match_settlements(
@@ -84,6 +97,7 @@ def match_settlements(
                     item.payment_id,
                     item.currency,
                     actual_minor=item.amount_minor,
+                    detail=_missing_detail(item),
                 )
             )
             continue
@@ -131,23 +145,38 @@ def match_settlements(
 
 
 def _netted_out(ledger: tuple[LedgerItem, ...], used: set[str]) -> set[str]:
-    """Unsettled charges whose refunds cancel them exactly, per payment and currency.
+    """Unsettled ledger items that cancel out, so the gateway rightly lists nothing.
 
-    A capture refunded in full before settlement is voided at the gateway (Braintree
-    turns such a refund into a void), so the gateway lists nothing: not an exception.
+    A refund and the un-booking of its failure (same refund reference and amount) cancel:
+    a refund that failed before it settled never reaches a listing. Then per payment and
+    currency: a capture refunded in full before settlement is voided at the gateway
+    (Braintree turns such a refund into a void), so the gateway lists nothing either.
     """
+    open_items = [b for b in ledger if b.entry_id not in used]
+    netted = _failed_refund_pairs(open_items)
     net: dict[tuple[str, str], int] = {}
     members: dict[tuple[str, str], list[LedgerItem]] = {}
-    for booked in ledger:
-        if booked.entry_id in used:
+    for booked in open_items:
+        if booked.entry_id in netted:
             continue
         key = (booked.payment_id, booked.currency)
-        sign = -1 if booked.kind == "refund" else 1
+        sign = -1 if booked.kind == REFUND else 1
         net[key] = net.get(key, 0) + sign * booked.amount_minor
         members.setdefault(key, []).append(booked)
-    netted: set[str] = set()
     for key, items in members.items():
         kinds = {item.kind for item in items}
-        if net[key] == 0 and "refund" in kinds and len(kinds) > 1:
+        if net[key] == 0 and REFUND in kinds and len(kinds) > 1:
             netted.update(item.entry_id for item in items)
     return netted
+
+
+def _failed_refund_pairs(items: list[LedgerItem]) -> set[str]:
+    refunds = {
+        (i.refund_reference, i.amount_minor, i.currency): i for i in items if i.kind == REFUND
+    }
+    paired: set[str] = set()
+    for failure in items:
+        refund = refunds.get((failure.refund_reference, failure.amount_minor, failure.currency))
+        if failure.kind == REFUND_FAILURE and refund is not None and failure.refund_reference:
+            paired.update((failure.entry_id, refund.entry_id))
+    return paired

@@ -9,12 +9,14 @@ The SDK's exceptions are classified in stripe_errors.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import stripe
 
 from paysaga.config.settings import Settings
+from paysaga.gateways import stripe_settlement as settlement
+from paysaga.gateways.braintree_records import utc
 from paysaga.gateways.stripe_errors import NAME, translated
 from paysaga.gateways.types import (
     AuthorizeRequest,
@@ -237,10 +239,14 @@ class StripeGateway:
         return self.retrieve((live or intents)[0].id)
 
     def list_settled(self, start: datetime, end: datetime) -> list[SettledTransaction]:
+        """Balance transactions whose funds became available in [start, end)
+        (paysaga.gateways.stripe_settlement says why that, not their creation)."""
+        start, end = utc(start), utc(end)
+        gte, lt = settlement.listing_window(start, end)
         page = self._call(
             lambda: self._client.v1.balance_transactions.list(
                 params={
-                    "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())},
+                    "created": {"gte": gte, "lt": lt},
                     "limit": 100,
                     "expand": ["data.source", "data.source.charge"],
                 }
@@ -250,7 +256,7 @@ class StripeGateway:
         out: list[SettledTransaction] = []
         with translated(mutating=False):
             for txn in page.auto_paging_iter():
-                item = self._settled(txn)
+                item = settlement.settled_in(txn, start, end)
                 if item is not None:
                     out.append(item)
         return out
@@ -258,41 +264,13 @@ class StripeGateway:
     # -- mapping ------------------------------------------------------------------------
 
     @staticmethod
-    def _settled(txn: Any) -> SettledTransaction | None:
-        if txn.type not in ("charge", "payment", "refund"):
-            return None
-        source = txn.source
-        is_refund = txn.type == "refund"
-        if isinstance(source, str):  # not expanded: reference what we have
-            payment_ref, payment_id, refund_ref = source, None, None
-        elif is_refund:
-            charge = source.charge
-            payment_ref = str(source.payment_intent or _get(charge, "id") or charge)
-            payment_id = _get(_get(charge, "metadata"), "payment_id")
-            refund_ref = source.id
-        else:
-            payment_ref = str(source.payment_intent or source.id)
-            payment_id, refund_ref = _get(source.metadata, "payment_id"), None
-        return SettledTransaction(
-            gateway=NAME,
-            reference=payment_ref,
-            payment_id=payment_id,
-            kind="refund" if is_refund else "charge",
-            amount_minor=abs(int(txn.amount)),
-            fee_minor=int(txn.fee),
-            currency=str(txn.currency).upper(),
-            settled_at=datetime.fromtimestamp(int(txn.created), tz=UTC),
-            refund_reference=refund_ref,
-            extra={"balance_transaction": str(txn.id)},
-        )
-
-    @staticmethod
     def _payment(intent: Any) -> GatewayPayment:
         status = str(intent.status)
         charge = intent.latest_charge if not isinstance(intent.latest_charge, str) else None
         refunded = int(charge.amount_refunded) if charge is not None else 0
         if status == "succeeded":
-            settled = charge is not None and charge.balance_transaction is not None
+            # A balance transaction exists from capture on: settled is its funds available.
+            settled = charge is not None and settlement.is_available(charge.balance_transaction)
             state = GatewayPaymentState.SETTLED if settled else GatewayPaymentState.CAPTURED
         else:
             state = _STATES.get(status, GatewayPaymentState.FAILED)

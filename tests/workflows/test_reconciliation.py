@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.client.starts import run_reconciliation, start_payment
@@ -33,6 +34,7 @@ from paysaga.domain.status import PaymentStatus, ReconciliationStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from workflows.payment import PaymentWorkflow
+from workflows.policies import RECON_GATEWAY_RETRY_ROUNDS
 
 AT = datetime(2026, 1, 2, 12, tzinfo=UTC)
 
@@ -108,12 +110,20 @@ class FakeRecon:
     ledger: tuple[LedgerItem, ...]
     stored: list[ReconciliationReport] = field(default_factory=list)
     posted: list[str] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)  # gateway -> listings to fail
+    listed: list[str] = field(default_factory=list)
 
     def activities(self) -> list[Any]:
         return [self.list_settled, self.match, self.post, self.store]
 
     @activity.defn(name=names.LIST_SETTLED)
     async def list_settled(self, request: ListSettledInput) -> SettledBatch:
+        self.listed.append(request.gateway)
+        if self.failures.get(request.gateway, 0) > 0:
+            self.failures[request.gateway] -= 1
+            raise ApplicationError(
+                "401 from the settlement API", type="AuthenticationFailed", non_retryable=True
+            )
         return SettledBatch(request.gateway, self.items.get(request.gateway, ()))
 
     @activity.defn(name=names.RECON_MATCH)
@@ -166,9 +176,72 @@ async def test_workflow_reports_and_signals_payments(
             await handle.terminate()
     assert report.status == ReconciliationStatus.COMPLETED
     assert report.matched_count == 4 and len(report.exceptions) == 5
-    assert {str(e.kind) for e in report.exceptions} == {k.value for k in ExceptionKind}
+    every_kind = {k.value for k in ExceptionKind} - {ExceptionKind.GATEWAY_FAILED.value}
+    assert {str(e.kind) for e in report.exceptions} == every_kind
     assert recon.stored and recon.stored[0].report_id == task_queue
     assert report.fees_minor == {"USD": 120}
     # Our live payment heard about its settlement; the others have no workflow.
     assert report.payments_signaled == 1
     assert view.status == PaymentStatus.SETTLED
+
+
+async def reconcile_both(
+    env: WorkflowEnvironment, task_queue: str, recon: FakeRecon
+) -> ReconciliationReport:
+    async with worker(env.client, task_queue, recon.activities()):
+        return await run_reconciliation(
+            env.client,
+            ReconciliationRequest(
+                period_start=AT - timedelta(days=1),
+                period_end=AT + timedelta(days=1),
+                gateways=("stripe", "braintree"),
+                report_id=task_queue,
+                routing=Routing.single(task_queue),
+                signal_payments=False,
+            ),
+            task_queue=task_queue,
+        )
+
+
+async def test_one_failing_gateway_does_not_fail_the_others(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Issue 13, defect 10: Braintree's listing fails (twice); Stripe's result stands, the
+    failure is reported with its reason, and Braintree is retried until it reconciles."""
+    stripe_item = settled("pi_1", "p-1", 1000)
+    braintree_item = replace(settled("bt_1", "p-2", 500), gateway="braintree")
+    recon = FakeRecon(
+        items={"stripe": (stripe_item,), "braintree": (braintree_item,)},
+        ledger=(
+            booked("", "p-1", 1000, "0-1"),
+            replace(booked("", "p-2", 500, "0-2"), gateway="braintree"),
+        ),
+        failures={"braintree": 2},
+    )
+    report = await reconcile_both(env, task_queue, recon)
+    assert report.status == ReconciliationStatus.COMPLETED
+    assert report.matched_count == 2 and report.exceptions == ()
+    assert recon.listed.count("stripe") == 1 and recon.listed.count("braintree") == 3
+    # Meanwhile the stored report had Stripe's result and Braintree's failure, with why.
+    interim = recon.stored[0]
+    assert interim.status == ReconciliationStatus.RUNNING and interim.matched_count == 1
+    [failure] = interim.exceptions
+    assert (failure.kind, failure.gateway) == (ExceptionKind.GATEWAY_FAILED, "braintree")
+    assert "AuthenticationFailed" in failure.detail and "401" in failure.detail
+    assert recon.stored[-1] == replace(report, payments_signaled=0)
+
+
+async def test_a_gateway_failing_every_round_is_reported(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    recon = FakeRecon(
+        items={"stripe": (settled("pi_1", "p-1", 1000),)},
+        ledger=(booked("", "p-1", 1000, "0-1"),),
+        failures={"braintree": 100},
+    )
+    report = await reconcile_both(env, task_queue, recon)
+    assert report.status == ReconciliationStatus.COMPLETED and report.matched_count == 1
+    assert [(e.kind, e.gateway) for e in report.exceptions] == [
+        (ExceptionKind.GATEWAY_FAILED, "braintree")
+    ]
+    assert recon.listed.count("braintree") == 1 + RECON_GATEWAY_RETRY_ROUNDS

@@ -215,10 +215,10 @@ class StripeGateway:
         )
 
     def retrieve(self, reference: str) -> GatewayPayment:
+        # The balance transaction too: settled is its funds available, not that it exists.
+        expand = ["latest_charge", "latest_charge.balance_transaction"]
         intent = self._call(
-            lambda: self._client.v1.payment_intents.retrieve(
-                reference, params={"expand": ["latest_charge"]}
-            ),
+            lambda: self._client.v1.payment_intents.retrieve(reference, params={"expand": expand}),
             mutating=False,
         )
         return self._payment(intent)

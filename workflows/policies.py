@@ -125,7 +125,7 @@ LEDGER_HEARTBEAT: Final = timedelta(seconds=30)
 # an authorization stays capturable until it expires: a capture that failed transiently
 # or with an unknown outcome is resent in rounds of GATEWAY_RETRY, this far apart
 # (doubling from the first, capped), until the authorization expires.
-CAPTURE_ROUND_DELAY: Final = timedelta(seconds=30)
+CAPTURE_ROUND_DELAY: Final = timedelta(seconds=1)
 CAPTURE_ROUND_DELAY_MAX: Final = timedelta(minutes=15)
 
 

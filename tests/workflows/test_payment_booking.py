@@ -8,17 +8,30 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateStage
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    TimeoutType,
+)
 from temporalio.testing import WorkflowEnvironment
 
+from activities.gateway import GatewayActivities
 from paysaga.client.starts import start_payment
+from paysaga.domain.gateways import GatewayCaptureInput
 from paysaga.domain.names import LAST_ERROR
 from paysaga.domain.payments import CaptureRequest, PaymentOptions, PaymentView
 from paysaga.domain.refunds import RefundRequest
 from paysaga.domain.status import PaymentStatus
+from paysaga.gateways.errors import InvalidRequest
+from paysaga.gateways.types import GatewayPayment, GatewayPaymentState
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
 from tests.workflows.test_payment import wait_status
+from workflows import calls, policies
 from workflows.payment import PaymentWorkflow
 
 ACCEPTED = WorkflowUpdateStage.ACCEPTED
@@ -72,7 +85,7 @@ async def test_capture_outage_is_retried_while_the_authorization_lives(
         update = await handle.start_update(
             PaymentWorkflow.capture, CaptureRequest("c1"), wait_for_stage=ACCEPTED
         )
-        await env.sleep(timedelta(seconds=45))  # one round of retries (~31 s) failed
+        await env.sleep(timedelta(seconds=45))  # a round of retries (~31 s) failed
         retrying = await _wait_step(handle, "capture_retrying")
         alert = await _last_error_attribute(handle)
         result = await handle.result()
@@ -111,7 +124,6 @@ async def test_auto_capture_is_booked_after_a_long_ledger_outage(
 ) -> None:
     """Defect 3: the gateway captured; the ledger is away for hours; it is booked."""
     world = FakeWorld(ledger_down=True)
-    world.calls.clear()
     request = payment_request(task_queue, options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
@@ -120,12 +132,36 @@ async def test_auto_capture_is_booked_after_a_long_ledger_outage(
         alert = await _last_error_attribute(handle)
         world.ledger_down = False
         result = await handle.result()
-    assert during.status == PaymentStatus.CAPTURING or during.status == PaymentStatus.AUTHORIZING
+    assert during.status == PaymentStatus.AUTHORIZING  # authorized and captured: booking
     assert during.last_error and "ledger booking of capture pending" in during.last_error
     assert "ledger booking" in alert
     assert result.status == PaymentStatus.CAPTURED and result.last_error is None
     assert world.net_posted(handle.id) == 1000
     assert world.calls["refund"] == [] and world.calls["cancel"] == []
+
+
+def test_retries_exhausted_reads_remote_and_local_failures() -> None:
+    """A local activity's failure reaches the workflow bare (calls wraps it, cause
+    kept) and without a retry state: the cause alone says whether to go on. (The local
+    ledger's rounds were run against FakeWorld once; their in-worker backoff cannot be
+    time-skipped, ~2 minutes, so not kept as a test.)"""
+    policy = policies.BOOKING_RETRY
+
+    def failed(cause: BaseException) -> ActivityError:
+        try:
+            raise calls._local_activity_error("ledger.capture") from cause
+        except ActivityError as exc:
+            return exc
+
+    down = ApplicationError("shard down", type="ShardUnavailable")
+    refused = ApplicationError("bad", type="IdempotencyConflict")
+    flagged = ApplicationError("bad", type="Whatever", non_retryable=True)
+    assert calls.retries_exhausted(failed(down), policy)
+    timeout = TimeoutError("t", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[])
+    assert calls.retries_exhausted(failed(timeout), policy)
+    assert not calls.retries_exhausted(failed(refused), policy)
+    assert not calls.retries_exhausted(failed(flagged), policy)
+    assert not calls.retries_exhausted(failed(CancelledError("gone")), policy)
 
 
 async def test_refund_is_booked_after_a_long_ledger_outage(
@@ -139,8 +175,8 @@ async def test_refund_is_booked_after_a_long_ledger_outage(
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.CAPTURED)
         world.ledger_down = True
-        first = asyncio.ensure_future(
-            handle.execute_update(PaymentWorkflow.refund, RefundRequest("r1", 1000, "USD"))
+        first = await handle.start_update(
+            PaymentWorkflow.refund, RefundRequest("r1", 1000, "USD"), wait_for_stage=ACCEPTED
         )
         await env.sleep(_LEDGER_ROUNDS_BEFORE)
         second_refused = False
@@ -150,8 +186,8 @@ async def test_refund_is_booked_after_a_long_ledger_outage(
             second_refused = True
         during = await handle.query(PaymentWorkflow.status)
         world.ledger_down = False
-        outcome = await first
         result = await handle.result()
+        outcome = await first.result()
     assert second_refused
     assert during.last_error and "ledger booking of refund-r1 pending" in during.last_error
     assert len(world.calls["refund"]) == 1 and outcome.amount_minor == 1000
@@ -176,3 +212,41 @@ async def test_capture_after_failover_is_booked_under_its_own_key(
     keys = [c.idempotency_key for c in world.calls["ledger_capture"]]
     assert keys == [f"{handle.id}:capture-stripe", f"{handle.id}:capture-braintree"]
     assert world.net_posted(handle.id) == 1000
+
+
+class _ForgetfulGateway:
+    """A gateway that refuses a resent capture (Stripe once its idempotency key is
+    pruned: `payment_intent_unexpected_state`) and shows the payment as `state`."""
+
+    def __init__(self, state: GatewayPaymentState, captured_minor: int) -> None:
+        self.payment = GatewayPayment(
+            "stripe", "pi_1", "payment-1", state, 1000, captured_minor, 0, "USD"
+        )
+
+    def capture(self, key: str, reference: str, amount_minor: int | None) -> GatewayPayment:
+        raise InvalidRequest("payment_intent_unexpected_state", gateway="stripe")
+
+    def retrieve(self, reference: str) -> GatewayPayment:
+        return self.payment
+
+
+@pytest.mark.parametrize(
+    ("state", "captured", "done"),
+    [
+        (GatewayPaymentState.CAPTURED, 1000, True),  # the first capture took it: done
+        (GatewayPaymentState.CAPTURED, 600, False),  # another amount: not this capture
+        (GatewayPaymentState.CANCELED, 0, False),  # nothing to capture: refused
+    ],
+)
+async def test_a_refused_capture_resend_is_read_back(
+    state: GatewayPaymentState, captured: int, done: bool
+) -> None:
+    gateway = _ForgetfulGateway(state, captured)
+    acts = GatewayActivities({"stripe": gateway})  # type: ignore[dict-item]
+    request = GatewayCaptureInput("stripe", "payment-1:capture", "pi_1", 1000)
+    if done:
+        assert (await acts.capture(request)).state == "captured"
+        return
+    with pytest.raises(ApplicationError) as raised:
+        await acts.capture(request)
+    assert raised.value.type == "InvalidRequest"

@@ -18,6 +18,7 @@ from temporalio.exceptions import (
     TimeoutType,
 )
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.gateway import GatewayActivities
 from paysaga.client.starts import start_payment
@@ -31,6 +32,7 @@ from paysaga.gateways.types import GatewayPayment, GatewayPaymentState
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
 from tests.workflows.test_payment import wait_status
+from workers.registry import WORKFLOWS
 from workflows import calls, policies
 from workflows.payment import PaymentWorkflow
 
@@ -42,6 +44,11 @@ _LEDGER_ROUNDS_BEFORE = timedelta(hours=2)  # the old policy gave up after ~20 m
 async def _last_error_attribute(handle: WorkflowHandle[PaymentWorkflow, PaymentView]) -> str:
     attrs = (await handle.describe()).typed_search_attributes
     return attrs.get(LAST_ERROR) or ""
+
+
+async def _replays(handle: WorkflowHandle[PaymentWorkflow, PaymentView]) -> None:
+    """The run's own history replays with the code that made it (rounds, patches)."""
+    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
 
 
 async def _wait_step(
@@ -90,6 +97,7 @@ async def test_capture_outage_is_retried_while_the_authorization_lives(
         alert = await _last_error_attribute(handle)
         result = await handle.result()
         view = await update.result()
+        await _replays(handle)
     # Meanwhile the payment said so: still capturing, resent until the expiry.
     assert retrying.status == PaymentStatus.CAPTURING
     assert retrying.last_error and "until the authorization expires" in retrying.last_error
@@ -132,6 +140,7 @@ async def test_auto_capture_is_booked_after_a_long_ledger_outage(
         alert = await _last_error_attribute(handle)
         world.ledger_down = False
         result = await handle.result()
+        await _replays(handle)
     assert during.status == PaymentStatus.AUTHORIZING  # authorized and captured: booking
     assert during.last_error and "ledger booking of capture pending" in during.last_error
     assert "ledger booking" in alert
@@ -188,6 +197,7 @@ async def test_refund_is_booked_after_a_long_ledger_outage(
         world.ledger_down = False
         result = await handle.result()
         outcome = await first.result()
+        await _replays(handle)
     assert second_refused
     assert during.last_error and "ledger booking of refund-r1 pending" in during.last_error
     assert len(world.calls["refund"]) == 1 and outcome.amount_minor == 1000

@@ -112,9 +112,13 @@ async def _capture_until_expiry(
 ) -> GatewayResult:
     """The gateway's capture, resent while the authorization lives.
 
-    Resending is safe: Stripe answers a resent capture from its idempotency key, and
-    Braintree refuses a second submit_for_settlement with validation error 91507
-    (CannotSubmitForSettlement, braintree/error_codes.py), which the adapter reads back
+    Resending is safe: Stripe answers a resent capture from its idempotency key
+    (docs.stripe.com/api/idempotent_requests; once the key is pruned after 24 hours the
+    capture activity reads the refusal back), and Braintree refuses a second
+    submit_for_settlement with validation error 91507 (CannotSubmitForSettlement in the
+    SDK's braintree/error_codes.py: "Cannot submit for settlement unless status is
+    authorized", developer.paypal.com/braintree/docs/reference/general/validation-errors/
+    all/python#code-91507), which the adapter reads back
     as the earlier capture. Meanwhile the payment stays CAPTURING and its LastError and
     next_retry_at say that the capture is being resent, and until when.
     """

@@ -13,9 +13,11 @@ from typing import TypeVar
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import invalid_request, translated
 from paysaga.domain import activity_names as names
+from paysaga.domain.failures import ErrorType
 from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
@@ -137,14 +139,29 @@ class GatewayActivities:
 
     @activity.defn(name=names.CAPTURE)
     async def capture(self, request: GatewayCaptureInput) -> GatewayResult:
+        """Capture; safe to resend. A resend after Stripe forgot its idempotency key
+        (keys are pruned after 24 hours, https://docs.stripe.com/api/idempotent_requests)
+        is refused as `payment_intent_unexpected_state` although the first capture took
+        the money: a refusal is read back, and a payment captured for this amount is
+        this capture, done. (Braintree's 91507 is read back the same way by its adapter.)
+        """
         gateway = self._gateway(request.gateway)
-        return to_result(
-            await self._call(
+        try:
+            payment = await self._call(
                 lambda: gateway.capture(
                     request.idempotency_key, request.reference, request.amount_minor
                 )
             )
-        )
+        except ApplicationError as exc:
+            if exc.type != ErrorType.INVALID_REQUEST:
+                raise
+            payment = await self._call(lambda: gateway.retrieve(request.reference))
+            captured = str(payment.state) in ("captured", "settled")
+            wanted = request.amount_minor or payment.amount_minor
+            if not captured or payment.captured_minor != wanted:
+                raise
+            log.info("gateway.capture_already_done", gateway=request.gateway)
+        return to_result(payment)
 
     @activity.defn(name=names.CANCEL)
     async def cancel(self, request: GatewayCancelInput) -> GatewayResult:

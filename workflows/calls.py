@@ -12,7 +12,13 @@ from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 from paysaga.domain import activity_names as names
 from paysaga.domain.gateways import (
@@ -213,12 +219,31 @@ async def ledger_void(routing: Routing, request: LedgerVoidInput) -> None:
     await _run_none(names.LEDGER_VOID, request, _ledger_opts(routing, policies.COMPENSATION_RETRY))
 
 
-async def ledger_capture(routing: Routing, request: LedgerCaptureInput) -> LedgerEntryRef:
-    return await _run(names.LEDGER_CAPTURE, request, LedgerEntryRef, _ledger_opts(routing))
+async def ledger_capture(
+    routing: Routing, request: LedgerCaptureInput, retry: RetryPolicy = policies.LEDGER_RETRY
+) -> LedgerEntryRef:
+    opts = _ledger_opts(routing, retry)
+    return await _run(names.LEDGER_CAPTURE, request, LedgerEntryRef, opts)
 
 
-async def ledger_reverse(routing: Routing, request: LedgerReversalInput) -> LedgerEntryRef:
-    return await _run(names.LEDGER_REVERSE, request, LedgerEntryRef, _ledger_opts(routing))
+async def ledger_reverse(
+    routing: Routing, request: LedgerReversalInput, retry: RetryPolicy = policies.LEDGER_RETRY
+) -> LedgerEntryRef:
+    opts = _ledger_opts(routing, retry)
+    return await _run(names.LEDGER_REVERSE, request, LedgerEntryRef, opts)
+
+
+def retries_exhausted(exc: ActivityError, policy: RetryPolicy) -> bool:
+    """Whether `exc` ended an activity only because `policy` ran out of attempts: its
+    last failure was one the policy retries (a timeout, a retryable error). A local
+    activity's failure arrives without a retry state, so the cause decides for both."""
+    cause = exc.cause
+    if isinstance(cause, TimeoutError):
+        return True
+    if isinstance(cause, ApplicationError):
+        refused = policy.non_retryable_error_types or ()
+        return not cause.non_retryable and cause.type not in refused
+    return False
 
 
 async def transfer_leg(

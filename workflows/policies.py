@@ -7,6 +7,7 @@ retried by Temporal; the workflow handles them (dunning, lookup).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
@@ -101,9 +102,41 @@ LEDGER_RETRY: Final = RetryPolicy(
     maximum_attempts=50,
     non_retryable_error_types=list(LEDGER_NON_RETRYABLE),
 )
+
+# Booking money that already moved at a gateway (a capture, a refund) must happen however
+# long the ledger is away (issue 13): rounds of BOOKING_RETRY without end, the payment's
+# LastError saying so between rounds. The first round is short so the alert comes early;
+# later rounds back off to BOOKING_LATER_RETRY (~30 min each) to keep the history small.
+BOOKING_RETRY: Final = replace(LEDGER_RETRY, maximum_attempts=10)
+BOOKING_LATER_RETRY: Final = replace(
+    LEDGER_RETRY,
+    initial_interval=timedelta(seconds=30),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
+
+
+def booking_retry(round_: int) -> RetryPolicy:
+    return BOOKING_RETRY if round_ == 0 else BOOKING_LATER_RETRY
+
+
 LEDGER_START_TO_CLOSE: Final = timedelta(seconds=30)
 LEDGER_LONG_START_TO_CLOSE: Final = timedelta(minutes=10)
 LEDGER_HEARTBEAT: Final = timedelta(seconds=30)
+
+# A gateway capture is safe to resend (Stripe replays its idempotency key; Braintree
+# refuses a second submit_for_settlement with 91507, which the adapter reads as done), and
+# an authorization stays capturable until it expires: a capture that failed transiently
+# or with an unknown outcome is resent in rounds of GATEWAY_RETRY, this far apart
+# (doubling from the first, capped), until the authorization expires.
+CAPTURE_ROUND_DELAY: Final = timedelta(seconds=1)
+CAPTURE_ROUND_DELAY_MAX: Final = timedelta(minutes=15)
+
+
+def capture_round_delay(round_: int) -> timedelta:
+    delay = CAPTURE_ROUND_DELAY * (1 << min(round_, 10))
+    return min(delay, CAPTURE_ROUND_DELAY_MAX)
+
 
 # Compensations must eventually happen: unlimited attempts, capped backoff.
 COMPENSATION_RETRY: Final = RetryPolicy(

@@ -73,6 +73,11 @@ class FakeWorld:
     refuse_hold: bool = False  # the ledger refuses the hold for good (e.g. unknown account)
     lookup_failures: int = 0  # the first lookups fail for good (gateway unreachable)
     lookup_misses: int = 0  # then this many find nothing (the gateway's search lags)
+    # Outcome of each capture call in order, the last one repeating: ok | unknown_done
+    # (captured, response lost) | unavailable (transient, retryable; nothing captured).
+    capture_script: list[str] = field(default_factory=lambda: ["ok"])
+    # The ledger is away (shard down): postings fail as ShardUnavailable (retryable).
+    ledger_down: bool = False
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -155,12 +160,22 @@ class FakeWorld:
     @activity.defn(name=names.CAPTURE)
     async def capture(self, request: GatewayCaptureInput) -> GatewayResult:
         self.calls["capture"].append(request)
+        script = self.capture_script
+        outcome = script[min(len(self.calls["capture"]) - 1, len(script) - 1)]
+        if outcome == "unavailable":
+            raise ApplicationError("gateway down", None, False, True, type="Unavailable")
         payment = self._by_reference(request.reference)
+        if payment.state in ("captured", "settled"):  # a resend: the first capture's answer
+            return payment
         amount = request.amount_minor or payment.amount_minor
         result = GatewayResult(
             **{**payment.__dict__, "state": "captured", "captured_minor": amount}
         )
         self.payments[payment.payment_id] = result
+        if outcome == "unknown_done":
+            raise ApplicationError(
+                "timed out after send", type="OutcomeUnknown", non_retryable=True
+            )
         return result
 
     @activity.defn(name=names.CANCEL)
@@ -247,7 +262,16 @@ class FakeWorld:
     @activity.defn(name=names.LEDGER_CAPTURE)
     async def ledger_capture(self, request: LedgerCaptureInput) -> LedgerEntryRef:
         self.calls["ledger_capture"].append(request)
+        self._ledger_up()
         if request.hold_entry_id:
+            # Like the real ledger: one key, one posting (of one hold).
+            first = self.entry_keys.setdefault(request.idempotency_key, request.hold_entry_id)
+            if first != request.hold_entry_id:
+                raise ApplicationError(
+                    "idempotency key reused for another entry",
+                    type="IdempotencyConflict",
+                    non_retryable=True,
+                )
             self.entries[request.hold_entry_id].state = "posted"
             self.entries[request.hold_entry_id].amount_minor = request.amount_minor
             return LedgerEntryRef(request.hold_entry_id)
@@ -264,6 +288,7 @@ class FakeWorld:
     @activity.defn(name=names.LEDGER_REVERSE)
     async def reverse(self, request: LedgerReversalInput) -> LedgerEntryRef:
         self.calls["reverse"].append(request)
+        self._ledger_up()
         return LedgerEntryRef(
             self._entry(
                 request.idempotency_key,
@@ -273,6 +298,10 @@ class FakeWorld:
                 request.payment_id,
             )
         )
+
+    def _ledger_up(self) -> None:
+        if self.ledger_down:
+            raise ApplicationError("ledger shard 0 unavailable", type="ShardUnavailable")
 
     def net_posted(self, payment_id: str) -> int:
         """Captured minus reversed, as the ledger would show it."""

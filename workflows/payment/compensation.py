@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import classify
 
 from workflows.payment.authorize import lookup
-from workflows.payment.postings import post_capture, reverse_capture
+from workflows.payment.postings import gateway_step, post_capture, reverse_capture
 from workflows.payment.state import PaymentState
 
 _REFUND_CAPTURED_PATCH = "refund-captured-charge-on-compensation"
@@ -95,8 +95,9 @@ async def _refund_captured(state: PaymentState, found: GatewayResult) -> None:
             amount_minor=amount,
         ),
     )
+    step = gateway_step(state, "compensate-refund")
     entry = await reverse_capture(
-        state, "compensate-refund", amount, "refund", refund_reference=refunded.reference
+        state, step, amount, "refund", refund_reference=refunded.reference
     )
     view = state.view
     record = RefundRecord(

@@ -25,8 +25,9 @@ class Saga:
 
     async def compensate(self) -> None:
         # Each compensation is idempotent and retried by its activities' policies: ledger
-        # voids and gateway cancels without limit, the payment's lookups and its booking
-        # and refund of a captured charge within bounds (attempts or schedule-to-close).
+        # voids and gateway cancels without limit, booking a captured charge's capture and
+        # refund in the ledger without a deadline (workflows/payment/postings.book), the
+        # payment's lookups and the gateway refund within bounds.
         # One that still fails with an ActivityError is logged and listed in `failed`,
         # and is not retried later; the others still run. Other exceptions propagate.
         while self._steps:

@@ -93,3 +93,22 @@ def test_checks_catch_double_charge_missing_charge_and_book_mismatch() -> None:
     assert not [v for v in findings.violations if v.startswith("p5")]
     assert "the sandboxes hold 6 charges, the ledger 4 captured payments" in text
     assert findings.figures["statuses"][PaymentStatus.SETTLED] == 1
+    assert findings.figures["counts"] == {
+        "lost_payments": 1,  # p3
+        "double_charges": 1,  # p0
+        "orphaned_charges": 3,  # p0's second charge, p4, stray
+        "refund_mismatches": 1,  # p2
+        "open_holds": 0,
+        "open_authorizations": 0,
+    }
+
+
+def test_new_faults_are_gated_and_carry_the_issue_rates() -> None:
+    config, _ = chaos.parse_args([])
+    assert config.new_faults is chaos.NEW_FAULTS_DEFAULT
+    on, _ = chaos.parse_args(["--new-faults", "--malformed-response-rate", "0.02"])
+    assert on.faults.late_success_rate == 0.05
+    assert on.faults.refund_pending_then_failed_rate == 0.02
+    assert on.faults.search_lag_s + on.faults.search_lag_jitter_s == 5.0
+    assert on.faults.malformed_response_rate == 0.02  # a knob overrides
+    assert "braintree_idempotency_header" not in on.faults.config("http://hook", 1)

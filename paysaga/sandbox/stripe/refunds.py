@@ -5,7 +5,7 @@ its balance transaction. Under the `refund_pending_then_failed` fault it is crea
 `pending` instead and fails later (`fail_later`, `fail_due`), as a card refund can
 when the card was closed: status `failed`, a `refund_failure` balance transaction
 giving the money back to the balance, `refund.failed` / `charge.refund.updated`
-events (https://docs.stripe.com/refunds#failed-refunds,
+events (https://docs.stripe.com/refunds, failed refunds;
 https://docs.stripe.com/api/refunds/object#refund_object-failure_reason).
 """
 

@@ -37,3 +37,14 @@ def retyped(value: Any) -> Any:
     if isinstance(value, str):
         return {"id": value, "object": "unknown"}  # id -> expanded-looking object
     return {"value": value}  # number -> amount object (as in newer API versions)
+
+
+def drifted_fields(
+    real: dict[str, Any], drifted: dict[str, Any], fields: Sequence[str]
+) -> list[str]:
+    """Which of `fields` differ in presence or type between a real body and a drifted one."""
+    return [
+        name
+        for name in fields
+        if name in real and (name not in drifted or type(drifted[name]) is not type(real[name]))
+    ]

@@ -21,6 +21,7 @@ from braintree.util.xml_util import XmlUtil
 
 from paysaga.gateways.braintree_http import environment
 from paysaga.sandbox.braintree.faults import DRIFTING_FIELDS
+from paysaga.sandbox.drift import drifted_fields
 from tests.gateways.braintree_fixtures import bt_url, raw_post, stats  # noqa: F401
 from tests.gateways.conftest import SANDBOX_SETTINGS, control
 
@@ -147,9 +148,5 @@ def test_malformed_response_after_the_side_effect(sdk: Any, bt_url: str) -> None
         ).content
     )["transaction"]
     assert real["status"] == "authorized"  # the sale was made
-    changed = [
-        name
-        for name in DRIFTING_FIELDS
-        if name in real and (name not in drifted or type(drifted[name]) is not type(real[name]))
-    ]
+    changed = drifted_fields(real, drifted, DRIFTING_FIELDS)
     assert len(changed) == 1, changed

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from paysaga.sandbox import testdata
+from paysaga.sandbox.drift import drifted_fields
 from paysaga.sandbox.stripe.faults import DRIFTING_FIELDS
 from tests.gateways.conftest import SANDBOX_SETTINGS, WebhookReceiver, control
 
@@ -163,9 +164,5 @@ def test_malformed_response_after_the_side_effect(stripe_faults: str) -> None:
     drifted = response.json()
     real = call(stripe_faults, "GET", f"/v1/payment_intents/{drifted['id']}").json()
     assert real["status"] == "succeeded"  # the charge was made
-    changed = [
-        name
-        for name in DRIFTING_FIELDS
-        if name in real and (name not in drifted or type(drifted[name]) is not type(real[name]))
-    ]
+    changed = drifted_fields(real, drifted, DRIFTING_FIELDS)
     assert len(changed) == 1, changed

@@ -16,7 +16,7 @@ import time
 
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid, missing
-from paysaga.sandbox.stripe.state import StripeState
+from paysaga.sandbox.stripe.state import StripeState, pop_due
 
 
 def create_refund(
@@ -96,14 +96,11 @@ def fail_later(state: StripeState, ident: str, fail_at: float) -> Obj:
 
 def fail_due(state: StripeState, now: float) -> int:
     """Fail the held refunds whose time has come; how many failed."""
-    failed = 0
     with state.lock:
-        for ident, at in list(state.refund_failures.items()):
-            if at <= now:
-                del state.refund_failures[ident]
-                _fail(state, state.refunds[ident])
-                failed += 1
-    return failed
+        due = pop_due(state.refund_failures, now)
+        for ident in due:
+            _fail(state, state.refunds[ident])
+    return len(due)
 
 
 def _fail(state: StripeState, refund: Obj) -> None:

@@ -25,6 +25,15 @@ from paysaga.sandbox.stripe.errors import Obj, StripeApiError, invalid, missing
 _OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
+def pop_due(table: dict[str, float], cutoff: float) -> list[str]:
+    """Remove and return the ids in an id -> time table whose time is at or before
+    `cutoff` (caller holds the lock)."""
+    due = [ident for ident, at in table.items() if at <= cutoff]
+    for ident in due:
+        del table[ident]
+    return due
+
+
 @dataclass
 class Tamper:
     action: str  # "drop" | "alter_amount"

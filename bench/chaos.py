@@ -6,7 +6,8 @@ and the faithful sandboxes (Braintree without idempotency) answer 5xx, 429, time
 after succeeding, and deliver webhooks twice and out of order. `--new-faults` adds
 issue 13's faults at its rates: search lag up to 5 s, late successes, malformed
 200s, refunds that fail later, capture timeouts after success (each also a knob of
-its own), and `--gateway-outage` takes each card gateway down for that many seconds.
+its own), `--gateway-outage` takes each card gateway down for that many seconds and
+`--shard-outage` one ledger shard.
 Afterwards, with faults off, a quiet period for what lands late, and the sandboxes
 settled, it
 reconciles and checks (bench/chaos_checks.py): every payment terminal; as many charges
@@ -67,6 +68,7 @@ class ChaosConfig:
     faults: GatewayFaults = field(default_factory=GatewayFaults)
     new_faults: bool = NEW_FAULTS_DEFAULT
     gateway_outage_s: float = 0.0  # each card gateway down this long (0: none)
+    shard_outage_s: float = 0.0  # one ledger shard down this long (0: none)
 
     @property
     def window_s(self) -> float:
@@ -117,6 +119,7 @@ async def run_chaos_bench(
         config.window_s,
         config.seed,
         config.gateway_outage_s,
+        config.shard_outage_s,
     )
     say(f"chaos: {len(events)} events over the first {config.window_s:.0f}s, seed {config.seed}")
     chaos = asyncio.gather(
@@ -207,8 +210,9 @@ def _check_chaos(findings: checks.Findings, config: ChaosConfig, log: ChaosLog) 
         findings.fail(f"chaos: {log.worker_kills} of {config.kills} worker kills happened")
     if log.postgres_restarts < config.postgres_restarts:
         findings.fail(f"chaos: {log.postgres_restarts} PostgreSQL restarts happened")
-    if config.gateway_outage_s and log.gateway_outages < 2:
-        findings.fail(f"chaos: {log.gateway_outages} of 2 gateway outages happened")
+    outages = 2 * bool(config.gateway_outage_s) + bool(config.shard_outage_s)
+    if log.gateway_outages < outages:
+        findings.fail(f"chaos: {log.gateway_outages} of {outages} outages happened")
 
 
 def _load_figures(load: LoadResult) -> dict[str, Any]:
@@ -239,7 +243,7 @@ def print_report(report: ChaosReport) -> None:
         f"{report.wall_s:.0f}s total ({report.load_s:.0f}s load)",
         f"  chaos:          {report.chaos.worker_kills} worker SIGKILLs, "
         f"{report.chaos.postgres_restarts} PostgreSQL restart(s), "
-        f"{report.chaos.gateway_outages} gateway outage(s)",
+        f"{report.chaos.gateway_outages} outage(s)",
         *(f"                  {event}" for event in report.chaos.events),
         "  faults seen:    "
         + "; ".join(f"{g}: {v.get('faults')}" for g, v in f.get("gateways", {}).items()),
@@ -283,6 +287,7 @@ def parse_args(argv: list[str] | None) -> tuple[ChaosConfig, Path | None]:
         "malformed_response 1%%, refund failures 2%%, capture timeouts 5%%)",
     )
     parser.add_argument("--gateway-outage", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument("--shard-outage", type=float, default=0.0, metavar="SECONDS")
     knobs = parser.add_argument_group("single faults (override --new-faults)")
     for name in _KNOBS:
         knobs.add_argument(f"--{name.replace('_', '-')}", type=float, default=None)
@@ -302,6 +307,7 @@ def parse_args(argv: list[str] | None) -> tuple[ChaosConfig, Path | None]:
         faults=replace(faults, **overrides),
         new_faults=args.new_faults,
         gateway_outage_s=args.gateway_outage,
+        shard_outage_s=args.shard_outage,
         **({"seed": args.seed} if args.seed is not None else {}),
     )
     return config, args.json

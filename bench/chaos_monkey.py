@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg import sql
 
 from bench.environment import BenchEnvironment
 from paysaga.config.settings import Settings
@@ -108,21 +110,30 @@ class ChaosEvent:
 class ChaosLog:
     worker_kills: int = 0
     postgres_restarts: int = 0
-    gateway_outages: int = 0
+    gateway_outages: int = 0  # card gateways and ledger shards
     events: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
 def plan_events(
-    kills: int, postgres_restarts: int, window_s: float, seed: int, outage_s: float = 0.0
+    kills: int,
+    postgres_restarts: int,
+    window_s: float,
+    seed: int,
+    outage_s: float = 0.0,
+    shard_outage_s: float = 0.0,
 ) -> tuple[list[ChaosEvent], list[ChaosEvent]]:
     """Random moments inside the window (its first and last 5% left calm): the events
-    applied one at a time, and the gateway outages (`run_outages`)."""
+    applied one at a time, and the outages (`run_outages`) that overlap them."""
     dice = random.Random(seed)
     outages = [
         ChaosEvent(dice.uniform(0.1, 0.5) * window_s, f"outage:{gateway}", outage_s)
         for gateway in (("stripe", "braintree") if outage_s > 0 else ())
     ]
+    if shard_outage_s > 0:
+        outages.append(
+            ChaosEvent(dice.uniform(0.1, 0.5) * window_s, "outage:shard", shard_outage_s)
+        )
     events = [
         ChaosEvent(dice.uniform(0.05, 0.95) * window_s, "kill_worker", dice.uniform(0.2, 2.0))
         for _ in range(kills)
@@ -143,6 +154,9 @@ async def run_outages(
     async def one(event: ChaosEvent) -> None:
         await asyncio.sleep(event.at_s)
         gateway = event.kind.split(":", 1)[1]
+        if gateway == "shard":
+            await shard_outage(settings, event, log)
+            return
         base = settings.stripe_base() if gateway == "stripe" else settings.braintree_base()
         try:
             down = replace(faults, error_rate=1.0)
@@ -155,6 +169,40 @@ async def run_outages(
             log.errors.append(f"{event.kind} at {event.at_s:.1f}s failed: {exc!r}")
 
     await asyncio.gather(*(one(event) for event in outages))
+
+
+async def shard_outage(settings: Settings, event: ChaosEvent, log: ChaosLog) -> None:
+    """The last ledger shard refuses every connection for `pause_s` (its database stops
+    allowing connections and its sessions are cut), while the other shards and the
+    PostgreSQL server stay up: one shard down, not the whole ledger."""
+    shard = settings.shard_urls()[-1]
+    server, _, name = shard.rpartition("/")
+    try:
+        await _allow_connections(f"{server}/postgres", name, False)
+        await asyncio.sleep(event.pause_s)
+        log.events.append(f"{event.at_s:7.1f}s ledger shard {name} down for {event.pause_s:.0f}s")
+        log.gateway_outages += 1
+    except Exception as exc:  # reported as a violation: the chaos did not happen
+        log.errors.append(f"shard outage at {event.at_s:.1f}s failed: {exc!r}")
+    finally:
+        for _ in range(60):  # the PostgreSQL crash may be under way: keep trying
+            try:
+                await _allow_connections(f"{server}/postgres", name, True)
+                break
+            except psycopg.OperationalError:
+                await asyncio.sleep(1)
+
+
+async def _allow_connections(admin_url: str, database: str, allow: bool) -> None:
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        flag = sql.SQL("true" if allow else "false")
+        statement = sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}")
+        await conn.execute(statement.format(sql.Identifier(database), flag))
+        if not allow:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
 
 
 async def run_chaos(

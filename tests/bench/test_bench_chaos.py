@@ -111,6 +111,7 @@ def test_checks_catch_double_charge_missing_charge_and_book_mismatch() -> None:
 def test_new_faults_are_gated_and_carry_the_issue_rates() -> None:
     config, _ = chaos.parse_args([])
     assert config.new_faults is chaos.NEW_FAULTS_DEFAULT
+    assert config.gateway_outage_s == config.shard_outage_s == 0
     on, _ = chaos.parse_args(["--new-faults", "--malformed-response-rate", "0.02"])
     assert on.faults.late_success_rate == 0.05
     assert on.faults.refund_pending_then_failed_rate == 0.02

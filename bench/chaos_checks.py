@@ -173,6 +173,7 @@ def check_payments(
 ) -> None:
     """Terminal states, one charge per charged payment, gateway = ledger per payment."""
     counts: Counter[str] = Counter()
+    tally = findings.figures.setdefault("counts", dict.fromkeys(COUNTS, 0))
     for plan in payments:
         if not plan.payment_id:
             findings.fail(f"{plan.idempotency_key}: never started")
@@ -184,6 +185,7 @@ def check_payments(
         if status not in terminal:
             findings.fail(f"{pid}: not terminal (status {status})")
         gateway, booked = holdings.get(pid, Holding()), books.get(pid, Books())
+        _tally(tally, status in terminal, gateway, booked)
         if gateway.captured_charges > 1:
             findings.fail(f"{pid}: double charge ({gateway.captured_charges} captured charges)")
         if booked.captures > 1:
@@ -222,6 +224,28 @@ def check_payments(
     findings.figures["statuses"] = dict(sorted(counts.items()))
 
 
+# The money-safety counts the JSON reports (issue 13's acceptance), each 0 on a clean run.
+COUNTS = (
+    "lost_payments",  # not terminal, or never started
+    "double_charges",  # more than one captured charge, or capture booked twice
+    "orphaned_charges",  # money kept at a gateway that the ledger did not book
+    "refund_mismatches",  # gateway refunds != ledger refunds
+    "open_holds",  # ledger holds neither posted nor voided
+    "open_authorizations",  # authorizations left open at a gateway
+)
+
+
+def _tally(tally: dict[str, int], terminal: bool, gateway: Holding, booked: Books) -> None:
+    kept_at_gateway = gateway.captured_minor - gateway.refunded_minor
+    kept_in_ledger = booked.captured_minor - booked.refunded_minor
+    tally["lost_payments"] += not terminal
+    tally["double_charges"] += gateway.captured_charges > 1 or booked.captures > 1
+    tally["orphaned_charges"] += kept_at_gateway > max(kept_in_ledger, 0)
+    tally["refund_mismatches"] += gateway.refunded_minor != booked.refunded_minor
+    tally["open_holds"] += booked.open_holds
+    tally["open_authorizations"] += gateway.open_authorizations
+
+
 def check_totals(
     findings: Findings,
     payments: list[PlannedPayment],
@@ -232,7 +256,13 @@ def check_totals(
     ours = {p.payment_id for p in payments if p.payment_id}
     charges = sum(h.captured_charges for h in holdings.values())
     captured_payments = sum(1 for b in books.values() if b.captures)
-    stray = sorted(pid for pid, h in holdings.items() if h.captured_charges and pid not in ours)
+    # Money kept at a gateway under no payment of this run (nor under any payment id):
+    # a charge refunded or voided in full is resolved, anything else is orphaned.
+    stray = sorted(
+        pid
+        for pid, h in holdings.items()
+        if h.captured_minor > h.refunded_minor and pid not in ours
+    )
     findings.figures.update(
         gateway_charges=charges,
         ledger_captured_payments=captured_payments,
@@ -242,6 +272,9 @@ def check_totals(
         ledger_refunded_minor=sum(b.refunded_minor for b in books.values()),
         refunded_payments=sum(1 for b in books.values() if b.refunded_minor),
     )
+    tally = findings.figures.setdefault("counts", dict.fromkeys(COUNTS, 0))
+    tally["lost_payments"] += sum(1 for p in payments if not p.payment_id)
+    tally["orphaned_charges"] += sum(holdings[pid].captured_charges for pid in stray)
     if charges != captured_payments:
         findings.fail(
             f"the sandboxes hold {charges} charges, "

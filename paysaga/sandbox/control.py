@@ -26,6 +26,11 @@ def faults_endpoint(injector: FaultInjector) -> Endpoint:
     return endpoint
 
 
+# The `by_payment_id` row of charges that carry no payment id of ours: audits must
+# see every charge a gateway holds, not only those our payments know.
+UNATTRIBUTED = "(no payment id)"
+
+
 def payment_row() -> dict[str, int]:
     """One payment's row in `stats.by_payment_id`, filled in from what the gateway holds."""
     return {

@@ -19,9 +19,14 @@ class SandboxSettings:
     # Captured payments settle this many seconds after capture; 0 = only on demand
     # (POST /__sandbox/settle).
     settle_after_s: float = 2.0
+    # Default search visibility lag (seconds) when the fault config sets none:
+    # paysaga/sandbox/visibility.py. 0 keeps search read-after-write for tests.
+    search_lag_s: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, settle_after_s: float = 2.0) -> SandboxSettings:
+    def from_settings(
+        cls, settings: Settings, *, settle_after_s: float = 2.0, search_lag_s: float = 0.0
+    ) -> SandboxSettings:
         return cls(
             stripe_api_key=settings.stripe_api_key.get_secret_value(),
             stripe_webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
@@ -31,4 +36,5 @@ class SandboxSettings:
             plaid_client_id=settings.plaid_client_id,
             plaid_secret=settings.plaid_secret.get_secret_value(),
             settle_after_s=settle_after_s,
+            search_lag_s=search_lag_s,
         )

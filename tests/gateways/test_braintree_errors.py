@@ -150,23 +150,49 @@ def test_timeout_after_success_is_outcome_unknown_and_lookup_resolves(bt_url: st
     time.sleep(0.6)  # let the withheld response finish before the next test
 
 
-def test_idempotency_key_replay_and_mismatch(bt: BraintreeGateway, bt_url: str) -> None:
-    body = (
-        b"<transaction><type>sale</type><amount>5.00</amount>"
-        b"<payment_method_nonce>fake-valid-nonce</payment_method_nonce></transaction>"
-    )
-    first = raw_post(bt_url, "/transactions", body, **{IDEMPOTENCY_HEADER: "raw-key-1"})
+_SALE = (
+    b"<transaction><type>sale</type><amount>5.00</amount>"
+    b"<payment_method_nonce>fake-valid-nonce</payment_method_nonce></transaction>"
+)
+
+
+def test_idempotency_header_is_ignored_by_default_like_the_real_gateway(bt_url: str) -> None:
+    # Braintree's API has no idempotency header (braintree_python util/http.py sends
+    # none): the same sale sent twice with one key is two sales.
+    before = stats(bt_url)
+    first = raw_post(bt_url, "/transactions", _SALE, **{IDEMPOTENCY_HEADER: "raw-key-0"})
+    second = raw_post(bt_url, "/transactions", _SALE, **{IDEMPOTENCY_HEADER: "raw-key-0"})
+    assert first.status_code == second.status_code == 201
+    ids = {XmlUtil.dict_from_xml(r.content)["transaction"]["id"] for r in (first, second)}
+    assert len(ids) == 2
+    after = stats(bt_url)
+    assert after["charges_created"] == before["charges_created"] + 2
+    assert after["idempotent_replays"] == before["idempotent_replays"]
+
+
+def test_opt_in_idempotency_header_replays_and_mismatches(bt_url: str) -> None:
+    control(bt_url, "faults", {"braintree_idempotency_header": True})
+    first = raw_post(bt_url, "/transactions", _SALE, **{IDEMPOTENCY_HEADER: "raw-key-1"})
     replayed_before = stats(bt_url)["idempotent_replays"]
-    second = raw_post(bt_url, "/transactions", body, **{IDEMPOTENCY_HEADER: "raw-key-1"})
+    second = raw_post(bt_url, "/transactions", _SALE, **{IDEMPOTENCY_HEADER: "raw-key-1"})
     assert first.status_code == second.status_code == 201
     assert first.content == second.content
     assert stats(bt_url)["idempotent_replays"] == replayed_before + 1
     other = raw_post(
-        bt_url, "/transactions", body.replace(b"5.00", b"6.00"), **{IDEMPOTENCY_HEADER: "raw-key-1"}
+        bt_url,
+        "/transactions",
+        _SALE.replace(b"5.00", b"6.00"),
+        **{IDEMPOTENCY_HEADER: "raw-key-1"},
     )
     assert other.status_code == 422
 
-    # Through the adapter: one key reused for a different payment.
+
+def test_adapter_refuses_a_key_reused_for_another_payment_with_opt_in_header(
+    bt: BraintreeGateway, bt_url: str
+) -> None:
+    # Only the opt-in header replay catches this: the real gateway would make a second
+    # sale under the new payment's order id (the adapter's lookup is by order id).
+    control(bt_url, "faults", {"braintree_idempotency_header": True})
     request = new_payment(1_000)
     bt.authorize(request)
     with pytest.raises(IdempotencyMismatch):

@@ -2,8 +2,9 @@
 
 Retrying through the adapter with the same idempotency key never creates a
 second charge nor a second capture; asserted with the sandbox's own counters.
-Run twice: with the sandbox's idempotency-header replay, and without it (what
-the real Braintree offers), where the order-id read-before-write alone holds.
+Run twice: with the sandbox's opt-in idempotency-header replay, and without it (the
+default, what the real Braintree offers), where the order-id read-before-write
+alone holds.
 """
 
 # ruff: noqa: F811 - pytest fixtures imported by name, then requested as arguments
@@ -48,7 +49,13 @@ def test_retries_under_faults_never_double_charge(bt_url: str, header: bool) -> 
     control(
         bt_url,
         "faults",
-        {"error_rate": 0.3, "timeout_after_success_rate": 0.1, "timeout_hang_s": 0.8, "seed": 7},
+        {
+            "error_rate": 0.3,
+            "timeout_after_success_rate": 0.1,
+            "timeout_hang_s": 0.8,
+            "seed": 7,
+            "braintree_idempotency_header": header,
+        },
     )
     before = stats(bt_url)
     outcomes: list[str] = []

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from paysaga.sandbox.braintree import settlement
 from paysaga.sandbox.braintree.errors import NotFound
-from paysaga.sandbox.control import faults_endpoint, payment_row
+from paysaga.sandbox.control import UNATTRIBUTED, faults_endpoint, payment_row
 
 if TYPE_CHECKING:
     from paysaga.sandbox.braintree.server import BraintreeSandbox
@@ -91,9 +91,9 @@ def _by_payment_id(sandbox: BraintreeSandbox) -> dict[str, Any]:
     store = sandbox.store
     out: dict[str, dict[str, int]] = {}
     for txn in store.transactions.values():
-        if txn.type != "sale" or not txn.order_id:
+        if txn.type != "sale":
             continue
-        row = out.setdefault(txn.order_id, payment_row())
+        row = out.setdefault(txn.order_id or UNATTRIBUTED, payment_row())
         # A capture voided before settlement was charged and given back in full
         # (how Braintree reverses it), so it counts as captured and as refunded.
         submitted = [a for status, a, _ in txn.history if status == "submitted_for_settlement"]

@@ -21,6 +21,11 @@ def refusal(fault: Fault, config: FaultConfig) -> Response | None:
     return None
 
 
+# Transaction fields an integration reads; the malformed_response fault drops one or
+# changes its type (an XML element the SDK then reads as a dict, or not at all).
+DRIFTING_FIELDS = ("amount", "status", "order_id", "currency_iso_code", "status_history", "type")
+
+
 async def withheld(config: FaultConfig) -> Response:
     """The side effect happened; withhold the answer past the client's timeout."""
     await hang(config)

@@ -1,10 +1,15 @@
-"""The sandbox's optional idempotency header, which the real Braintree gateway lacks.
+"""An opt-in idempotency header for focused tests: the real Braintree gateway has none.
 
-Integrations make retries safe with order ids and lookups (our adapter does). The
-sandbox also honours an optional `X-Idempotency-Key` header like the other
-providers: same key + same request replays the stored response, same key +
-different request is a 422 with error code IDEMPOTENCY_MISMATCH_CODE. The store is
-pickled across restarts (`persistence`): keep `Stored`'s fields.
+Braintree's API defines no idempotency key: the official SDK sends only Accept,
+Authorization, Content-Type, User-Agent, X-ApiVersion and Accept-Encoding
+(braintree_python `braintree/util/http.py`, `Http.__headers`), and the transaction
+API reference has no such parameter
+(https://developer.paypal.com/braintree/docs/reference/request/transaction/sale/python).
+So by default the sandbox ignores `X-Idempotency-Key`: a sale sent twice is two
+sales. Only with `braintree_idempotency_header` in the fault config does it replay:
+same key + same request replays the stored response, same key + different request
+is a 422 with error code IDEMPOTENCY_MISMATCH_CODE. The store is pickled across
+restarts (`persistence`): keep `Stored`'s fields.
 """
 
 from __future__ import annotations

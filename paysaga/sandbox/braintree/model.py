@@ -53,6 +53,9 @@ class Txn:
     times: dict[str, datetime] = field(default_factory=dict)  # status -> when
     disbursement_date: date | None = None
     dropped: bool = False  # tampered: hidden from the settlement listing
+    # Precise creation time for the search visibility lag; None (state files from
+    # before it existed): searchable at once.
+    created_ts: float | None = None
 
     def move(self, status: str, amount: int) -> None:
         """Enter `status`, stamped and recorded in the status history."""

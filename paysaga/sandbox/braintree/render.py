@@ -95,6 +95,7 @@ def transaction(
         "processor_response_text": response_text(txn),
         "processor_response_type": response_type,
         "gateway_rejection_reason": txn.rejection_reason,
+        **settlement_response(txn),
         "refund_ids": list(txn.refund_ids),
         "refunded_transaction_id": txn.refunded_transaction_id,
         "settlement_batch_id": txn.settlement_batch_id,
@@ -108,6 +109,18 @@ def transaction(
         "disbursement_details": disbursement,
         "add_ons": Array("add_on", []),
         "discounts": Array("discount", []),
+    }
+
+
+def settlement_response(txn: Txn) -> dict[str, Any]:
+    """Processor settlement response 4001 for a declined settlement (sale or refund):
+    https://developer.paypal.com/braintree/docs/reference/general/processor-responses/settlement-responses/
+    """
+    if txn.status != "settlement_declined":
+        return {"processor_settlement_response_code": "", "processor_settlement_response_text": ""}
+    return {
+        "processor_settlement_response_code": "4001",
+        "processor_settlement_response_text": "Settlement Declined",
     }
 
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from paysaga.sandbox.braintree import search, settlement, webhooks
 from paysaga.sandbox.braintree.render import Result
+from paysaga.sandbox.faults import OpKind
 
 if TYPE_CHECKING:
     from paysaga.sandbox.braintree.server import BraintreeSandbox
@@ -120,7 +121,8 @@ def api_routes(sandbox: BraintreeSandbox) -> list[Route]:
         (base + "/payment_methods/any/{id}", find_payment_method, "GET", False),
         (base + "/client_token", client_token, "POST", True),
     ]
+    kinds: dict[Op, OpKind] = {submit: "capture", refund: "refund"}  # their own faults
     return [
-        Route(path, sandbox.endpoint(op, mutating=mutating), methods=[method])
+        Route(path, sandbox.endpoint(op, mutating=mutating, kind=kinds.get(op)), methods=[method])
         for path, op, method, mutating in table
     ]

@@ -2,7 +2,9 @@
 
 The SDK first asks for the ids matching its criteria, then fetches them in pages;
 both requests carry the criteria, so a transaction that stopped matching in
-between drops out of the second answer, as on the real gateway.
+between drops out of the second answer, as on the real gateway. A new transaction
+is found only after the search visibility lag (`visibility`); `find` by id is not
+lagged.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from paysaga.sandbox import visibility
 from paysaga.sandbox.braintree.errors import ApiError
 from paysaga.sandbox.braintree.model import Txn
 from paysaga.sandbox.braintree.render import Result
@@ -30,7 +33,7 @@ _TIMES = {
 
 def search_ids(store: BraintreeStore, criteria: dict[str, Any]) -> Result:
     with store.lock:
-        ids = [t.id for t in store.transactions.values() if _matches(t, criteria)]
+        ids = [t.id for t in store.transactions.values() if _visible(t) and _matches(t, criteria)]
     return Result(200, "search_results", {"page_size": SEARCH_PAGE_SIZE, "ids": ids})
 
 
@@ -38,7 +41,7 @@ def search(store: BraintreeStore, criteria: dict[str, Any]) -> Result:
     with store.lock:
         ids = criteria.get("ids") or []
         matching = [store.transactions[i] for i in ids if i in store.transactions]
-        found = [store.render_txn(t) for t in matching if _matches(t, criteria)]
+        found = [store.render_txn(t) for t in matching if _visible(t) and _matches(t, criteria)]
     body: dict[str, Any] = {
         "current_page_number": 1,
         "page_size": SEARCH_PAGE_SIZE,
@@ -46,6 +49,10 @@ def search(store: BraintreeStore, criteria: dict[str, Any]) -> Result:
     }
     # Repeated <transaction> children: the SDK's parser collects them into a list.
     return Result(200, "credit_card_transactions", Collection(body, "transaction", found))
+
+
+def _visible(txn: Txn) -> bool:
+    return visibility.searchable(txn.id, txn.created_ts)
 
 
 def _matches(txn: Txn, criteria: dict[str, Any]) -> bool:

@@ -3,8 +3,10 @@
 Speaks the gateway's XML over HTTP (Basic auth with public/private key, gzip'd
 responses, `/merchants/{merchant_id}/...` paths, `<api-error-response>` for
 validation errors and declines, 404/401/429/500 bodies the SDK turns into its
-exceptions). Per request: added latency, auth, fault dice, the optional
-idempotency header, then the operation (`routes`) on the `BraintreeStore`.
+exceptions). Per request: added latency, auth, fault dice, then the operation
+(`routes`) on the `BraintreeStore`. The real gateway has no idempotency header, so
+`X-Idempotency-Key` is ignored unless a focused test opts in
+(`braintree_idempotency_header` in the fault config; see `idempotency`).
 Submitted transactions settle on a timer and become webhooks; `build_app` wires
 this to the API and the `/__sandbox/*` control API.
 """
@@ -16,6 +18,7 @@ import base64
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +36,11 @@ from paysaga.sandbox.braintree.model import Txn
 from paysaga.sandbox.braintree.render import Result, error_result, to_response
 from paysaga.sandbox.braintree.state import BraintreeStore
 from paysaga.sandbox.braintree.xml_codec import MalformedXml, loads
-from paysaga.sandbox.faults import Fault, FaultInjector
+from paysaga.sandbox.drift import malform
+from paysaga.sandbox.dropped import DroppedResponse
+from paysaga.sandbox.faults import Fault, FaultConfig, FaultInjector, OpKind
 from paysaga.sandbox.settings import SandboxSettings
+from paysaga.sandbox.visibility import SearchLag, lagging
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 log = structlog.get_logger()
@@ -59,36 +65,53 @@ class BraintreeSandbox:
     # -- request pipeline -----------------------------------------------------
 
     def endpoint(
-        self, op: routes.Op, *, mutating: bool
+        self, op: routes.Op, *, mutating: bool, kind: OpKind = None
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await self.handle(request, op, mutating=mutating)
+            return await self.handle(request, op, mutating=mutating, kind=kind)
 
         return endpoint
 
-    async def handle(self, request: Request, op: routes.Op, *, mutating: bool) -> Response:
+    async def handle(
+        self, request: Request, op: routes.Op, *, mutating: bool, kind: OpKind = None
+    ) -> Response:
         config = self.injector.config  # one snapshot for the whole request
         await faults.add_latency(config)
         denied = self._check_auth(request)
         if denied is not None:
             return denied
-        fault = self.injector.roll(mutating)
+        fault = self.injector.roll(mutating, kind)
         refused = braintree_faults.refusal(fault, config)
         if refused is not None:
             return refused
         raw = await request.body()
-        key = request.headers.get(idempotency.IDEMPOTENCY_HEADER) if mutating else None
-        result = idempotency.execute(
-            self._idempotency,
-            self._idem_lock,
-            self.counters,
-            request,
-            raw,
-            key,
-            lambda: self._run(request, op, raw),
-        )
-        if fault is Fault.TIMEOUT_AFTER_SUCCESS:
+        # Opt-in only: Braintree's API defines no idempotency header (see `idempotency`).
+        replay = mutating and config.braintree_idempotency_header
+        key = request.headers.get(idempotency.IDEMPOTENCY_HEADER) if replay else None
+
+        def execute() -> Result:
+            with lagging(SearchLag.of(config, self.settings.search_lag_s)):
+                return idempotency.execute(
+                    self._idempotency,
+                    self._idem_lock,
+                    self.counters,
+                    request,
+                    raw,
+                    key,
+                    lambda: self._run(request, op, raw, fault, config),
+                )
+
+        if fault is Fault.LATE_SUCCESS:
+            await faults.hang(config)  # the client gives up first...
+            execute()  # ...then the gateway does the work
+            return DroppedResponse()
+        result = execute()
+        if fault in faults.WITHHELD:
             return await braintree_faults.withheld(config)
+        drifted = fault is Fault.MALFORMED_RESPONSE and result.status < 300
+        if drifted and isinstance(result.body, dict):
+            body = malform(result.body, braintree_faults.DRIFTING_FIELDS, self.injector.pick)
+            result = Result(result.status, result.root, body)
         return to_response(request, result)
 
     def _check_auth(self, request: Request) -> Response | None:
@@ -99,13 +122,19 @@ class BraintreeSandbox:
             return Response(status_code=403)
         return None
 
-    def _run(self, request: Request, op: routes.Op, raw: bytes) -> Result:
+    def _run(
+        self, request: Request, op: routes.Op, raw: bytes, fault: Fault, config: FaultConfig
+    ) -> Result:
         try:
             params: Any = {}
             if raw.strip():
                 # The root element (<transaction>, <search>, ...) wraps the parameters.
                 _, params = loads(raw)
-            return op(self, request, params if isinstance(params, dict) else {})
+            result = op(self, request, params if isinstance(params, dict) else {})
+            if fault is Fault.REFUND_PENDING_THEN_FAILED and result.status == 201:
+                fail_at = time.time() + config.refund_fail_after_s
+                settlement.fail_refund_later(self.store, result.body["id"], fail_at)
+            return result
         except MalformedXml as exc:
             return error_result(ApiError(str(exc), code="91800"))
         except ApiError as exc:
@@ -121,15 +150,22 @@ class BraintreeSandbox:
             webhooks.settled(self, settled)
         return settled
 
+    def fail_due_refunds(self) -> list[Txn]:
+        declined = settlement.fail_due(self.store, time.time())
+        for credit in declined:
+            webhooks.transaction(self, "transaction_settlement_declined", credit)
+        return declined
+
     async def settle_loop(self) -> None:
         while True:
             await asyncio.sleep(SETTLE_POLL_S)
             delay = self.settings.settle_after_s
-            if delay > 0:
-                try:
+            try:
+                self.fail_due_refunds()
+                if delay > 0:
                     self.settle(datetime.now(UTC) - timedelta(seconds=delay))
-                except Exception:  # keep settling whatever one batch did
-                    log.exception("braintree_settle_failed")
+            except Exception:  # keep settling whatever one batch did
+                log.exception("braintree_settle_failed")
 
 
 def build_app(injector: FaultInjector, settings: SandboxSettings) -> Starlette:

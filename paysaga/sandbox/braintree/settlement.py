@@ -3,7 +3,12 @@
 `settle` settles what was submitted before a cutoff (the server calls it on a timer
 and from `POST /__sandbox/settle`); `testing_transition` is the SDK's TestingGateway
 (settle, confirm, decline, pending one transaction); `tamper` corrupts the
-settlement listing so reconciliation has something to find.
+settlement listing so reconciliation has something to find. Under the
+`refund_pending_then_failed` fault a refund (credit) stays submitted and is then
+declined by the processor (`fail_refund_later`, `fail_due`): status
+`settlement_declined`, settlement response 4001 "The processor declined to settle the
+sale or refund request"
+(https://developer.paypal.com/braintree/docs/reference/general/processor-responses/settlement-responses/).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ def settle(store: BraintreeStore, before: datetime | None = None) -> list[Txn]:
             submitted = txn.times.get("submitted_for_settlement")
             if (
                 txn.status in SETTLING_STATES
+                and txn.id not in store.failing_refunds
                 and submitted is not None
                 and (before is None or submitted <= before)
             ):
@@ -75,3 +81,24 @@ def tamper(store: BraintreeStore, reference: str, action: str, delta_minor: int)
         else:
             raise ValueError(f"unknown tamper action {action!r}")
         return {"id": txn.id, "action": action, "amount_minor": txn.amount_minor}
+
+
+def fail_refund_later(store: BraintreeStore, credit_id: str, fail_at: float) -> None:
+    with store.lock:
+        store.failing_refunds[credit_id] = fail_at
+
+
+def fail_due(store: BraintreeStore, now: float) -> list[Txn]:
+    """Decline the held refunds whose time has come: the money stays with the merchant."""
+    with store.lock:
+        declined = []
+        for credit_id, at in list(store.failing_refunds.items()):
+            if at > now:
+                continue
+            del store.failing_refunds[credit_id]
+            credit = store.get(credit_id)
+            credit.move("settlement_declined", credit.amount_minor)
+            sale = credit.refunded_transaction_id or ""
+            store.stats["refunded_minor"][sale] -= credit.amount_minor
+            declined.append(credit)
+        return declined

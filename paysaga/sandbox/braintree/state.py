@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -27,6 +28,9 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 
 class BraintreeStore:
+    # Credit id -> when it is declined (the refund_pending_then_failed fault).
+    failing_refunds: dict[str, float]
+
     def __init__(self, merchant_id: str) -> None:
         self.merchant_id = merchant_id
         self._lock = threading.RLock()
@@ -46,6 +50,11 @@ class BraintreeStore:
             "captured_minor": defaultdict(int),  # per transaction id
             "refunded_minor": defaultdict(int),  # per sale transaction id
         }
+        self.failing_refunds = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("failing_refunds", {})  # state files from before it
 
     @property
     def lock(self) -> threading.RLock:
@@ -211,6 +220,7 @@ class BraintreeStore:
                 updated_at=stamp,
                 processor_code=outcome.code,
                 rejection_reason=outcome.rejection_reason,
+                created_ts=time.time(),
             )
             txn.move(outcome.status, amount)
             self.transactions[txn.id] = txn
@@ -337,7 +347,11 @@ class BraintreeStore:
                 raise ApiError(
                     "Cannot refund a transaction unless it is settled.", scope=scope, code="91506"
                 )
-            refunded = sum(self.transactions[rid].amount_minor for rid in sale.refund_ids)
+            refunded = sum(
+                self.transactions[rid].amount_minor
+                for rid in sale.refund_ids
+                if self.transactions[rid].status != "settlement_declined"  # money came back
+            )
             left = sale.amount_minor - refunded
             if left <= 0:
                 raise ApiError(
@@ -364,6 +378,7 @@ class BraintreeStore:
                 updated_at=stamp,
                 processor_code=APPROVED[0],
                 refunded_transaction_id=sale.id,
+                created_ts=time.time(),
             )
             credit.move("submitted_for_settlement", amount)
             self.transactions[credit.id] = credit

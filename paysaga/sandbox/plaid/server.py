@@ -19,8 +19,9 @@ from starlette.routing import Route
 
 from paysaga.sandbox import testdata
 from paysaga.sandbox.control import faults_endpoint
+from paysaga.sandbox.drift import malform
 from paysaga.sandbox.dropped import DroppedResponse
-from paysaga.sandbox.faults import Fault, FaultInjector, add_latency, hang
+from paysaga.sandbox.faults import WITHHELD, Fault, FaultInjector, add_latency, hang
 from paysaga.sandbox.plaid.signing import WebhookSigner
 from paysaga.sandbox.plaid.state import (
     Item,
@@ -34,6 +35,8 @@ from paysaga.sandbox.settings import SandboxSettings
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 Handler = Callable[["PlaidSandbox", dict[str, Any]], Obj]
+# Answer fields an integration reads; the malformed_response fault drops or retypes one.
+_DRIFTING_FIELDS = ("access_token", "item_id", "processor_token", "public_token", "accounts")
 
 
 def _require(body: dict[str, Any], name: str, kind: type = str) -> Any:
@@ -209,10 +212,17 @@ class PlaidSandbox:
                     status_code=429,
                     headers={"Retry-After": str(config.retry_after_s)},
                 )
+            if fault is Fault.LATE_SUCCESS:
+                await hang(config)  # the client gives up first, the work is done after
+                with contextlib.suppress(PlaidApiError):
+                    handler(self, body)
+                return DroppedResponse()
             result = {**handler(self, body), "request_id": request_id}
-            if fault is Fault.TIMEOUT_AFTER_SUCCESS:
+            if fault in WITHHELD:
                 await hang(config)
                 return DroppedResponse()
+            if fault is Fault.MALFORMED_RESPONSE:
+                result = malform(result, _DRIFTING_FIELDS, self.injector.pick)
             return JSONResponse(result)
         except PlaidApiError as exc:
             return JSONResponse(exc.body(request_id), status_code=exc.status)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from paysaga.sandbox.control import faults_endpoint, payment_row
+from paysaga.sandbox.control import UNATTRIBUTED, faults_endpoint, payment_row
 from paysaga.sandbox.stripe import settlement
 from paysaga.sandbox.stripe.errors import Obj, StripeApiError, error_response
 from paysaga.sandbox.stripe.state import StripeState
@@ -91,9 +91,7 @@ def _by_payment_id(state: StripeState) -> dict[str, Obj]:
     """Per payment (intent metadata): what the gateway itself holds, for audits."""
     out: dict[str, Obj] = {}
     for intent in state.intents.values():
-        payment_id = intent["metadata"].get("payment_id")
-        if not payment_id:
-            continue
+        payment_id = intent["metadata"].get("payment_id") or UNATTRIBUTED
         row = out.setdefault(payment_id, payment_row())
         captured = state.stats.captured_minor.get(intent["id"], 0)
         row["captured_charges"] += captured > 0

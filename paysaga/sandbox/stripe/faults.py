@@ -35,6 +35,32 @@ def refusal(fault: Fault, config: FaultConfig, headers: dict[str, str]) -> Respo
     return None
 
 
+# Fields of the objects Stripe answers with that an integration reads; the
+# malformed_response fault drops one or changes its type.
+DRIFTING_FIELDS = (
+    "amount",
+    "amount_received",
+    "amount_capturable",
+    "status",
+    "latest_charge",
+    "charge",
+    "payment_intent",
+    "amount_refunded",
+)
+
+
+def key_in_use(key: str) -> StripeApiError:
+    """Stripe's answer to a request whose idempotency key another request is running."""
+    return StripeApiError(
+        409,
+        "idempotency_error",
+        "There is currently another in-progress request using this Idempotent Key (that "
+        "probably means you submitted twice, and the other request is still going "
+        f"through): {key}. Please try again later.",
+        code="idempotency_key_in_use",
+    )
+
+
 async def withheld(config: FaultConfig) -> Response:
     """The side effect happened; withhold the answer, then drop the connection."""
     await hang(config)

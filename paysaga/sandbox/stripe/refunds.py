@@ -1,7 +1,12 @@
 """Stripe refunds: giving back captured money, in full or in parts.
 
 A refund succeeds at once and waits in `state.refund_pending` until settlement books
-its balance transaction.
+its balance transaction. Under the `refund_pending_then_failed` fault it is created
+`pending` instead and fails later (`fail_later`, `fail_due`), as a card refund can
+when the card was closed: status `failed`, a `refund_failure` balance transaction
+giving the money back to the balance, `refund.failed` / `charge.refund.updated`
+events (https://docs.stripe.com/refunds, failed refunds;
+https://docs.stripe.com/api/refunds/object#refund_object-failure_reason).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import time
 
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid, missing
-from paysaga.sandbox.stripe.state import StripeState
+from paysaga.sandbox.stripe.state import StripeState, pop_due
 
 
 def create_refund(
@@ -78,3 +83,44 @@ def refund(state: StripeState, ident: str) -> Obj:
         if ident not in state.refunds:
             raise missing("refund", ident)
         return copy.deepcopy(state.refunds[ident])
+
+
+def fail_later(state: StripeState, ident: str, fail_at: float) -> Obj:
+    """Hold a refund just created `pending`; it fails at `fail_at`."""
+    with state.lock:
+        refund = state.refunds[ident]
+        refund["status"] = "pending"
+        state.refund_failures[ident] = fail_at
+        return copy.deepcopy(refund)
+
+
+def fail_due(state: StripeState, now: float) -> int:
+    """Fail the held refunds whose time has come; how many failed."""
+    with state.lock:
+        due = pop_due(state.refund_failures, now)
+        for ident in due:
+            _fail(state, state.refunds[ident])
+    return len(due)
+
+
+def _fail(state: StripeState, refund: Obj) -> None:
+    amount = refund["amount"]
+    if state.refund_pending.pop(refund["id"], None) is not None:
+        # Stripe booked the refund when it was made; its failure books the way back.
+        booked = render.balance_transaction("refund", -amount, 0, refund)
+        state.balance.append(booked)
+        refund["balance_transaction"] = booked["id"]
+    back = render.balance_transaction("refund_failure", amount, 0, refund)
+    state.balance.append(back)
+    refund.update(
+        status="failed",
+        failure_reason="expired_or_canceled_card",
+        failure_balance_transaction=back["id"],
+    )
+    charge = state.charges[refund["charge"]]
+    charge["amount_refunded"] -= amount
+    charge["refunded"] = False
+    state.stats.refunded_minor[charge["payment_intent"]] -= amount
+    state.emit("refund.updated", refund)
+    state.emit("refund.failed", refund)
+    state.emit("charge.refund.updated", refund)

@@ -158,6 +158,8 @@ def refund(amount: int, charge: Obj, meta: dict[str, str]) -> Obj:
         "charge": charge["id"],
         "created": int(time.time()),
         "currency": charge["currency"],
+        "failure_balance_transaction": None,
+        "failure_reason": None,
         "metadata": meta,
         "payment_intent": charge["payment_intent"],
         "reason": None,

@@ -3,6 +3,8 @@
 `search_intents` answers `GET /v1/payment_intents/search` (Stripe's query language,
 the subset `field:'value' AND metadata['key']:'value'`); the list functions answer
 the cursor-paginated `GET` lists. Results are copies, newest first, as Stripe sends.
+Search lags behind writes (`visibility`); the lists do not: Stripe documents lists
+as the read-after-write alternative (https://docs.stripe.com/search#data-freshness).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import copy
 import re
 from typing import Any
 
+from paysaga.sandbox import visibility
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid
 from paysaga.sandbox.stripe.form import get_int, get_str
@@ -31,6 +34,7 @@ def search_intents(state: StripeState, query: str) -> list[Obj]:
             copy.deepcopy(pi)
             for pi in state.intents.values()
             if all(_dig(pi, path) == value for path, value in tests)
+            and visibility.searchable(pi["id"], state.created_precise.get(pi["id"]))
         ]
     return sorted(found, key=lambda pi: pi["created"], reverse=True)
 

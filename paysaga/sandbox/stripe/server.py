@@ -10,10 +10,12 @@ transactions on a timer. `build_app` wires this to the API and the control API.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -22,14 +24,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from paysaga.sandbox import faults
-from paysaga.sandbox.faults import Fault, FaultInjector
+from paysaga.sandbox.drift import malform
+from paysaga.sandbox.dropped import DroppedResponse
+from paysaga.sandbox.faults import Fault, FaultConfig, FaultInjector, OpKind
 from paysaga.sandbox.settings import SandboxSettings
-from paysaga.sandbox.stripe import control, idempotency, render, routes, settlement
+from paysaga.sandbox.stripe import control, idempotency, refunds, render, routes, settlement
 from paysaga.sandbox.stripe import faults as stripe_faults
-from paysaga.sandbox.stripe.errors import StripeApiError, error_response, invalid
+from paysaga.sandbox.stripe.errors import Obj, StripeApiError, error_response, invalid
 from paysaga.sandbox.stripe.form import FormError, get_list, parse_form
 from paysaga.sandbox.stripe.state import StripeState
 from paysaga.sandbox.stripe.webhooks import event_body, signature_header
+from paysaga.sandbox.visibility import SearchLag, lagging
 from paysaga.sandbox.webhook_sender import WebhookSender
 
 log = structlog.get_logger()
@@ -44,6 +49,7 @@ class StripeSandbox:
         self.state = StripeState()
         self.sender = WebhookSender(injector)
         self._idempotency: dict[str, idempotency.Stored] = {}
+        self._in_flight: set[str] = set()  # idempotency keys of late_success requests
         self._stop = threading.Event()
         self._settler: threading.Thread | None = None
 
@@ -66,7 +72,8 @@ class StripeSandbox:
         while not self._stop.wait(0.2):
             if self.settings.settle_after_s > 0:
                 settlement.settle(self.state, time.time() - self.settings.settle_after_s)
-                self.dispatch_events(None)
+            refunds.fail_due(self.state, time.time())
+            self.dispatch_events(None)
 
     def dispatch_events(self, request_id: str | None) -> None:
         url = self.injector.config.webhook_url
@@ -112,34 +119,87 @@ class StripeSandbox:
             for name in params:
                 if name not in op.params and name != "expand":
                     raise invalid(f"Received unknown parameter: {name}", param=name)
-            fault = self.injector.roll(mutating=method == "POST")
+            fault = self.injector.roll(mutating=method == "POST", kind=_kind(method, path))
             refused = stripe_faults.refusal(fault, config, headers)
             if refused is not None:
                 return refused
-            expand = get_list(params, "expand")
-            sent_key = request.headers.get("Idempotency-Key")
-            status, body, replayed = idempotency.execute(
-                self.state,
-                self._idempotency,
-                sent_key if op.method == "POST" else None,
-                method=op.method,
-                path=path,
-                params=params,
-                run=lambda: render.expand(
-                    op.handler(self.state, params, groups), expand, self.state.find
-                ),
-            )
-            if replayed:
-                headers["Idempotent-Replayed"] = "true"
+            sent_key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
+            if sent_key and sent_key in self._in_flight:
+                raise stripe_faults.key_in_use(sent_key)
             if sent_key:
                 headers["Idempotency-Key"] = sent_key
-            self.dispatch_events(request_id)
-            if fault is Fault.TIMEOUT_AFTER_SUCCESS:
+            run = functools.partial(
+                self._execute, op, path, groups, params, sent_key, fault, config, request_id
+            )
+            if fault is Fault.LATE_SUCCESS:
+                return await self._late(sent_key, config, run)
+            status, body, replayed = run()
+            if replayed:
+                headers["Idempotent-Replayed"] = "true"
+            if fault in faults.WITHHELD:
                 return await stripe_faults.withheld(config)
+            if fault is Fault.MALFORMED_RESPONSE and status == 200:
+                body = malform(body, stripe_faults.DRIFTING_FIELDS, self.injector.pick)
             return JSONResponse(body, status_code=status, headers=headers)
         except StripeApiError as exc:
             self.dispatch_events(request_id)
             return error_response(exc, headers)
+
+    def _execute(
+        self,
+        op: routes.Op,
+        path: str,
+        groups: tuple[str, ...],
+        params: dict[str, Any],
+        sent_key: str | None,
+        fault: Fault,
+        config: FaultConfig,
+        request_id: str,
+    ) -> tuple[int, Obj, bool]:
+        """Run the operation under the Idempotency-Key rules; queue its webhooks."""
+        expand = get_list(params, "expand")
+
+        def run() -> Obj:
+            result = op.handler(self.state, params, groups)
+            if fault is Fault.REFUND_PENDING_THEN_FAILED and result.get("object") == "refund":
+                fail_at = time.time() + config.refund_fail_after_s
+                result = refunds.fail_later(self.state, result["id"], fail_at)
+            return render.expand(result, expand, self.state.find)
+
+        with lagging(SearchLag.of(config, self.settings.search_lag_s)):
+            try:
+                outcome = idempotency.execute(
+                    self.state,
+                    self._idempotency,
+                    sent_key,
+                    method=op.method,
+                    path=path,
+                    params=params,
+                    run=run,
+                )
+            finally:
+                self.dispatch_events(request_id)
+        return outcome
+
+    async def _late(
+        self, key: str | None, config: FaultConfig, execute: Callable[[], object]
+    ) -> Response:
+        """late_success: the client times out first, the request is done after.
+
+        Its idempotency key is in use meanwhile: Stripe answers a concurrent request
+        with the same key 409 `idempotency_key_in_use` (https://docs.stripe.com/idempotency,
+        https://docs.stripe.com/error-codes#idempotency-key-in-use).
+        """
+        if key:
+            self._in_flight.add(key)
+        try:
+            await faults.hang(config)
+            with contextlib.suppress(StripeApiError):
+                execute()
+        finally:
+            if key:
+                self._in_flight.discard(key)
+        return DroppedResponse()
 
     def _authenticate(self, request: Request) -> None:
         auth = request.headers.get("Authorization", "")
@@ -147,6 +207,15 @@ class StripeSandbox:
         if key != self.settings.stripe_api_key:
             shown = (key[:8] + "*" * 4 + key[-4:]) if len(key) > 12 else "****"
             raise StripeApiError(401, "invalid_request_error", f"Invalid API Key provided: {shown}")
+
+
+def _kind(method: str, path: str) -> OpKind:
+    """Captures and refunds have faults of their own."""
+    if method != "POST":
+        return None
+    if path.startswith("/v1/payment_intents/") and path.endswith("/capture"):
+        return "capture"
+    return "refund" if path == "/v1/refunds" else None
 
 
 def build_app(injector: FaultInjector, settings: SandboxSettings) -> Starlette:

@@ -13,7 +13,7 @@ from typing import Final
 
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid, missing
-from paysaga.sandbox.stripe.state import StripeState, Tamper
+from paysaga.sandbox.stripe.state import StripeState, Tamper, pop_due
 
 # NACHA return codes -> Stripe charge failure codes.
 ACH_RETURN_CODES: Final = {
@@ -37,22 +37,18 @@ def settle(state: StripeState, cutoff: float) -> int:
     """Settle captured charges and refunds made at or before `cutoff`."""
     settled = 0
     with state.lock:
-        for charge_id, at in list(state.captured_at.items()):
-            if at <= cutoff:
-                del state.captured_at[charge_id]
-                _settle_charge(state, state.charges[charge_id])
-                settled += 1
+        for charge_id in pop_due(state.captured_at, cutoff):
+            _settle_charge(state, state.charges[charge_id])
+            settled += 1
         for charge in state.charges.values():
             if charge["status"] == "pending" and charge["created"] <= cutoff:
                 _settle_ach(state, charge)
                 settled += 1
-        for refund_id, at in list(state.refund_pending.items()):
-            if at <= cutoff:
-                del state.refund_pending[refund_id]
-                refund = state.refunds[refund_id]
-                txn = _balance_txn(state, "refund", -refund["amount"], 0, refund)
-                refund["balance_transaction"] = txn["id"] if txn else None
-                settled += 1
+        for refund_id in pop_due(state.refund_pending, cutoff):
+            refund = state.refunds[refund_id]
+            txn = _balance_txn(state, "refund", -refund["amount"], 0, refund)
+            refund["balance_transaction"] = txn["id"] if txn else None
+            settled += 1
     return settled
 
 

@@ -25,6 +25,15 @@ from paysaga.sandbox.stripe.errors import Obj, StripeApiError, invalid, missing
 _OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
+def pop_due(table: dict[str, float], cutoff: float) -> list[str]:
+    """Remove and return the ids in an id -> time table whose time is at or before
+    `cutoff` (caller holds the lock)."""
+    due = [ident for ident, at in table.items() if at <= cutoff]
+    for ident in due:
+        del table[ident]
+    return due
+
+
 @dataclass
 class Tamper:
     action: str  # "drop" | "alter_amount"
@@ -45,6 +54,9 @@ class Stats:
 
 
 class StripeState:
+    created_precise: dict[str, float]
+    refund_failures: dict[str, float]
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.customers: dict[str, Obj] = {}
@@ -61,6 +73,18 @@ class StripeState:
         self.attempts: Counter[str] = Counter()  # soft-then-success counters
         self.outbox: list[tuple[str, Obj]] = []
         self.stats = Stats()
+        self._add_late_attributes()
+
+    def _add_late_attributes(self) -> None:
+        """Attributes newer than some state files; `__setstate__` fills them in."""
+        # Object id -> precise creation time, for the search visibility lag.
+        self.__dict__.setdefault("created_precise", {})
+        # Refund id -> when it fails (the refund_pending_then_failed fault).
+        self.__dict__.setdefault("refund_failures", {})
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._add_late_attributes()
 
     # -- events and lookups --------------------------------------------------------
 
@@ -192,6 +216,7 @@ class StripeState:
                 payment_method_types=payment_method_types,
             )
             self.intents[intent["id"]] = intent
+            self.created_precise[intent["id"]] = time.time()
             self.stats.payment_intents_created += 1
             if metadata.get("payment_id"):
                 self.stats.intents_per_payment_id[metadata["payment_id"]] += 1

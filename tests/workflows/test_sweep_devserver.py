@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import stripe
@@ -13,6 +14,7 @@ import stripe
 from activities.chart import Chart
 from ledger.types import EntryRequest, Leg
 from paysaga.client.starts import run_sweep
+from paysaga.domain.payments import PaymentOptions
 from paysaga.domain.status import PaymentStatus
 from paysaga.domain.sweep import Action, Finding, Reason, SweepReport, SweepRequest
 from paysaga.gateways.braintree_gateway import BraintreeGateway
@@ -151,3 +153,33 @@ async def test_sweep_resolves_orphans_and_leaves_live_payments(engine: Engine) -
     # A second sweep finds nothing left to do for them.
     again = _by_reference(await _sweep(engine))
     assert not {captured_id, held_id, sale_id, hold_id} & set(again)
+
+
+async def test_sweep_refunds_a_second_charge_of_a_closed_payment(engine: Engine) -> None:
+    merchant = f"m-{uuid.uuid4().hex[:8]}"
+    request = replace(engine.card("stripe", merchant), options=PaymentOptions(refund_window_s=1))
+    handle = await engine.start(request)
+    view = await handle.result()  # captured and booked; the workflow closed
+    assert view.status in (PaymentStatus.CAPTURED, PaymentStatus.SETTLED) and view.reference
+    client = _stripe(engine)
+    # A second charge for the same payment, as a resend after a lost answer leaves it.
+    extra = await asyncio.to_thread(
+        lambda: client.v1.payment_intents.create(
+            params={
+                "amount": 1500,
+                "currency": "usd",
+                "payment_method": "pm_card_visa",
+                "confirm": True,
+                "metadata": {"payment_id": handle.id},
+            }
+        )
+    )
+    await asyncio.sleep(1.1)
+
+    found = _by_reference(await _sweep(engine))
+    assert found[extra.id].reason is Reason.DUPLICATE_CHARGE and found[extra.id].resolved
+    assert view.reference not in found  # the booked charge stays
+    refunded = client.v1.payment_intents.retrieve(extra.id, params={"expand": ["latest_charge"]})
+    assert refunded.latest_charge.amount_refunded == 1500  # type: ignore[union-attr]
+    kept = client.v1.payment_intents.retrieve(view.reference, params={"expand": ["latest_charge"]})
+    assert kept.latest_charge.amount_refunded == 0  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ import asyncio
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ from paysaga.gateways.base import CardGateway
 from paysaga.gateways.types import GatewayPayment, GatewayPaymentState
 
 log = structlog.get_logger()
+_DESCRIBES_AT_ONCE = 16
 
 # Holds never posted nor voided (the one-resolution index makes NOT EXISTS cheap).
 _STRANDED = (
@@ -78,17 +79,10 @@ def resolve_key(finding: Finding, step: str) -> str:
 
 
 def _object(payment: GatewayPayment, created: datetime) -> GatewayObject:
-    return GatewayObject(
-        gateway=payment.gateway,
-        reference=payment.reference,
-        payment_id=payment.payment_id,
-        state=str(payment.state),
-        amount_minor=payment.amount_minor,
-        captured_minor=payment.captured_minor,
-        refunded_minor=payment.refunded_minor,
-        currency=payment.currency,
-        created_at=created,
-    )
+    # GatewayObject is GatewayPayment's money fields plus the creation time.
+    shared: dict[str, Any] = {f.name: getattr(payment, f.name, None) for f in fields(GatewayObject)}
+    shared.update(state=str(payment.state), created_at=created)
+    return GatewayObject(**shared)
 
 
 class SweepGatewayActivities:
@@ -205,14 +199,23 @@ class SweepLedgerActivities:
             raise
         return "running" if desc.status == WorkflowExecutionStatus.RUNNING else "closed"
 
+    async def _owners(self, workflow_ids: set[str]) -> dict[str, str]:
+        """`_owner` of each id, a few describes at a time (heartbeating as they come)."""
+        gate = asyncio.Semaphore(_DESCRIBES_AT_ONCE)
+
+        async def one(workflow_id: str) -> tuple[str, str]:
+            async with gate:
+                activity.heartbeat(workflow_id)
+                return workflow_id, await self._owner(workflow_id)
+
+        return dict(await asyncio.gather(*(one(w) for w in sorted(workflow_ids))))
+
     @activity.defn(name=names.SWEEP_CLASSIFY)
     async def classify(self, request: ClassifyInput) -> Findings:
         counts: Counter[str] = Counter()
         findings: list[Finding] = []
-        closed: dict[str, list[GatewayObject]] = defaultdict(list)
-        for index, obj in enumerate(request.objects):
-            if index % 50 == 0:
-                activity.heartbeat(index)
+        owned: list[GatewayObject] = []
+        for obj in request.objects:
             if obj.money_minor == 0:
                 counts[Reason.NO_MONEY] += 1
             elif obj.created_at >= request.lag_cutoff:
@@ -220,13 +223,16 @@ class SweepLedgerActivities:
             elif not obj.payment_id:
                 findings.append(orphan(obj))
             else:
-                owner = await self._owner(obj.payment_id)
-                if owner == "running":
-                    counts[Reason.OWNED_BY_LIVE_WORKFLOW] += 1
-                elif owner == "missing":
-                    findings.append(orphan(obj))
-                else:
-                    closed[obj.payment_id].append(obj)
+                owned.append(obj)
+        owners = await self._owners({o.payment_id for o in owned})
+        closed: dict[str, list[GatewayObject]] = defaultdict(list)
+        for obj in owned:
+            if owners[obj.payment_id] == "running":
+                counts[Reason.OWNED_BY_LIVE_WORKFLOW] += 1
+            elif owners[obj.payment_id] == "missing":
+                findings.append(orphan(obj))
+            else:
+                closed[obj.payment_id].append(obj)
         with translated():
             for payment_id, objects in sorted(closed.items()):
                 entries = await self.ledger.find_entries("payment_id", payment_id)
@@ -243,20 +249,21 @@ class SweepLedgerActivities:
     async def stranded_holds(self, request: StrandedHoldsInput) -> Findings:
         counts: Counter[str] = Counter()
         findings: list[Finding] = []
+        entries: list[StoredEntry] = []
         with translated():
             for shard in range(self.ledger.shards.count):
                 async with self.ledger.shards.connection(shard) as conn:
-                    entries = await read_entries(conn, shard, _STRANDED, (request.older_than,))
-                for entry in entries:
-                    activity.heartbeat(entry.entry_id)
-                    owner = hold_owner(entry)
-                    state = await self._owner(owner) if owner else "missing"
-                    if state == "running":
-                        counts[Reason.OWNED_BY_LIVE_WORKFLOW] += 1
-                        continue
-                    reason = Reason.HOLD_WITHOUT_WORKFLOW if owner else Reason.ORPHAN
-                    counts[reason] += 1
-                    findings.append(_hold_finding(entry, owner or "", reason, state))
+                    entries += await read_entries(conn, shard, _STRANDED, (request.older_than,))
+        owners = await self._owners({o for o in map(hold_owner, entries) if o})
+        for entry in entries:
+            owner = hold_owner(entry)
+            state = owners[owner] if owner else "missing"
+            if state == "running":
+                counts[Reason.OWNED_BY_LIVE_WORKFLOW] += 1
+                continue
+            reason = Reason.HOLD_WITHOUT_WORKFLOW if owner else Reason.ORPHAN
+            counts[reason] += 1
+            findings.append(_hold_finding(entry, owner or "", reason, state))
         return Findings(tuple(findings), {str(k): v for k, v in counts.items()})
 
     @activity.defn(name=names.SWEEP_VOID_HOLD)

@@ -109,8 +109,10 @@ class SweepGatewayActivities:
             rows = await asyncio.to_thread(
                 lister.list_payments, request.created_from, request.created_to
             )
+        objects = [_object(p, at) for p, at in rows]
+        with_money = tuple(o for o in objects if o.money_minor > 0)
         log.info("sweep.listed", gateway=request.gateway, count=len(rows))
-        return GatewayObjects(request.gateway, tuple(_object(p, at) for p, at in rows))
+        return GatewayObjects(request.gateway, with_money, len(objects) - len(with_money))
 
     @activity.defn(name=names.SWEEP_RESOLVE_GATEWAY)
     async def resolve_gateway(self, request: ResolveInput) -> Finding:

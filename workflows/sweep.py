@@ -84,8 +84,8 @@ class SweepWorkflow:
         self._counts: dict[str, int] = {}
         self._done: list[str] = []
 
-    def _count(self, found: Findings) -> None:
-        for reason, n in found.counts.items():
+    def _count(self, counts: dict[str, int]) -> None:
+        for reason, n in counts.items():
             self._counts[reason] = self._counts.get(reason, 0) + n
 
     @workflow.run
@@ -95,8 +95,13 @@ class SweepWorkflow:
         window_start = window_end - timedelta(seconds=request.lookback_s)
         sweep_id = request.sweep_id or f"sweep-{now:%Y%m%dT%H%M%S}"
         examined = 0
+        step = timedelta(seconds=max(request.slice_s, 1))
         for gateway in request.gateways:
-            examined += await self._sweep_gateway(request, gateway, window_start, window_end)
+            start = window_start
+            while start < window_end:
+                end = min(start + step, window_end)
+                examined += await self._sweep_gateway(request, gateway, start, end)
+                start = end
             self._done.append(gateway)
         examined += await self._sweep_holds(request, now - timedelta(seconds=request.hold_age_s))
         report = SweepReport(
@@ -135,6 +140,7 @@ class SweepWorkflow:
             )
             assert isinstance(found, Findings)
         except ActivityError as exc:
+            # Reported; the next slice and gateway still run, a later sweep lists it again.
             failed = Finding(
                 kind="gateway",
                 gateway=gateway,
@@ -144,17 +150,17 @@ class SweepWorkflow:
                 currency="",
                 reason=Reason.LISTING_FAILED,
                 action=Action.MANUAL,
-                detail=classify(exc).reason(),
+                detail=f"{start:%Y-%m-%d %H:%M:%S}-{end:%H:%M:%S}: {classify(exc).reason()}",
             )
             self._findings.append(failed)
-            self._count(Findings((), {str(Reason.LISTING_FAILED): 1}))
+            self._count({str(Reason.LISTING_FAILED): 1})
             return 0
-        self._count(found)
+        self._count({str(Reason.NO_MONEY): listed.no_money, **found.counts})
         for item in found.findings:
             if item.action in (Action.VOID, Action.REFUND) and not request.dry_run:
                 item = await self._resolve(routing, item)
             self._findings.append(item)
-        return len(listed.objects)
+        return len(listed.objects) + listed.no_money
 
     async def _resolve(self, routing: Routing, item: Finding) -> Finding:
         try:
@@ -180,7 +186,7 @@ class SweepWorkflow:
             Findings,
         )
         assert isinstance(found, Findings)
-        self._count(found)
+        self._count(found.counts)
         for item in found.findings:
             if not request.dry_run:
                 done = await _ledger_call(

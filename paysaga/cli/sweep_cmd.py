@@ -38,7 +38,7 @@ def _line(found: Finding) -> str:
 @friendly_errors
 def sweep(
     lag: str = typer.Option("10m", help="Skip objects younger than this: 10m, 1h"),
-    lookback: str = typer.Option("3d", help="How far back to list gateway charges"),
+    lookback: str = typer.Option("1d", help="How far back to list gateway charges"),
     hold_age: str = typer.Option("1h", help="Void stranded holds older than this"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report only, resolve nothing"),
 ) -> None:

@@ -61,8 +61,9 @@ class SweepRequest:
     since their workflow (or the gateway's lagging listing) may not have caught up."""
 
     gateways: tuple[str, ...] = KNOWN_GATEWAYS
-    lookback_s: int = 3 * 24 * 3600
+    lookback_s: int = 24 * 3600
     lag_s: int = 600
+    slice_s: int = 3600  # the window is listed slice by slice: payloads stay small
     hold_age_s: int = 3600
     sweep_id: str | None = None
     routing: Routing = field(default_factory=Routing)
@@ -101,7 +102,8 @@ class GatewayObject:
 @dataclass(frozen=True)
 class GatewayObjects:
     gateway: str
-    objects: tuple[GatewayObject, ...]
+    objects: tuple[GatewayObject, ...]  # those with money; the rest are only counted
+    no_money: int = 0
 
 
 @dataclass(frozen=True)

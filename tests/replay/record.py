@@ -36,14 +36,13 @@ from paysaga.domain.reconciliation import ReconciliationRequest
 from paysaga.domain.refunds import RefundRequest
 from paysaga.domain.routing import Routing
 from paysaga.domain.status import PaymentStatus
-from paysaga.domain.sweep import SweepRequest
 from paysaga.stack.binaries import temporal_test_server
 from tests.workflows.conftest import _TYPES
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from tests.workflows.test_onboarding import FakePlaid
 from tests.workflows.test_reconciliation import GATEWAY, LEDGER, FakeRecon
-from tests.workflows.test_sweep_workflow import FakeSweep
+from tests.workflows.test_sweep_workflow import FakeSweep, one_slice
 from tests.workflows.test_transfer import FakeShards
 from workflows.onboarding import OnboardingWorkflow
 from workflows.payment import PaymentWorkflow
@@ -149,7 +148,7 @@ async def reconciliation(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
 
 
 async def sweep(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
-    await run_sweep(client, SweepRequest(sweep_id=tq, routing=Routing.single(tq)), task_queue=tq)
+    await run_sweep(client, one_slice(tq), task_queue=tq)
     return client.get_workflow_handle(tq)
 
 

@@ -58,6 +58,14 @@ HOLD = Finding(
 )
 
 
+def one_slice(task_queue: str, *, dry_run: bool = False) -> SweepRequest:
+    """One window slice: the fakes list the same objects for every slice."""
+    routing = Routing.single(task_queue)
+    return SweepRequest(
+        sweep_id=task_queue, routing=routing, lookback_s=3600, slice_s=3600, dry_run=dry_run
+    )
+
+
 @dataclass
 class FakeSweep:
     """The sweep's activities over fixed facts; the decisions are the real ones."""
@@ -116,7 +124,7 @@ class FakeSweep:
 
 async def test_sweep_resolves_what_nobody_owns(env: WorkflowEnvironment, task_queue: str) -> None:
     fakes = FakeSweep()
-    request = SweepRequest(sweep_id=task_queue, routing=Routing.single(task_queue))
+    request = one_slice(task_queue)
     async with worker(env.client, task_queue, fakes.activities()):
         report = await run_sweep(env.client, request, task_queue=task_queue)
     by_ref = {f.reference: f for f in report.findings}
@@ -137,7 +145,7 @@ async def test_dry_run_reports_and_resolves_nothing(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:
     fakes = FakeSweep(failing=())
-    request = SweepRequest(sweep_id=task_queue, routing=Routing.single(task_queue), dry_run=True)
+    request = one_slice(task_queue, dry_run=True)
     async with worker(env.client, task_queue, fakes.activities()):
         report = await run_sweep(env.client, request, task_queue=task_queue)
     assert fakes.resolved == []

@@ -140,6 +140,7 @@ async def test_sweep_resolves_orphans_and_leaves_live_payments(engine: Engine) -
     hold_id = await _stranded_hold(engine)
     await asyncio.sleep(1.1)  # listing windows are in whole seconds
 
+    sales_ids = (settled_id, submitted_id, authorized_id)
     expected = {
         captured_id: Action.REFUND,
         held_id: Action.VOID,
@@ -158,10 +159,15 @@ async def test_sweep_resolves_orphans_and_leaves_live_payments(engine: Engine) -
     intent = client.v1.payment_intents.retrieve(captured_id, params={"expand": ["latest_charge"]})
     assert intent.latest_charge.amount_refunded == 2100  # type: ignore[union-attr]
     assert client.v1.payment_intents.retrieve(held_id).status == "canceled"
-    settled = await asyncio.to_thread(_braintree_find, engine, settled_id)
-    assert settled.status == "settled" and len(settled.refund_ids) == 1
-    for voided in (submitted_id, authorized_id):  # before settlement a refund is a void
-        assert (await asyncio.to_thread(_braintree_find, engine, voided)).status == "voided"
+    sales = [
+        await asyncio.to_thread(_braintree_find, engine, i) for i in expected if i in sales_ids
+    ]
+    assert [(s.status, len(s.refund_ids)) for s in sales] in (
+        # Before settlement a refund is a void; the sandbox may settle the submitted sale
+        # before the sweep reaches it, and then it is refunded.
+        [("settled", 1), ("voided", 0), ("voided", 0)],
+        [("settled", 1), ("settled", 1), ("voided", 0)],
+    )
     # ... and in the ledger.
     assert engine.deps.ledger is not None
     voids = [

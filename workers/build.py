@@ -24,6 +24,7 @@ from activities.logging import LoggingInterceptor
 from activities.noop import noop
 from activities.plaid import PlaidActivities
 from activities.reconciliation import ReconciliationActivities
+from activities.sweep import SweepGatewayActivities, SweepLedgerActivities
 from paysaga.config.settings import Settings
 from paysaga.domain.names import GATEWAYS_TASK_QUEUE, LEDGER_TASK_QUEUE, PAYMENTS_TASK_QUEUE
 from paysaga.domain.routing import gateway_task_queue
@@ -102,7 +103,8 @@ def build_workers(
         )
     if "gateways" in kinds:
         gateway_acts = GatewayActivities(deps.gateways)
-        generic = gateway_acts.activities()
+        sweep_acts = SweepGatewayActivities(deps.gateways).activities()
+        generic = gateway_acts.activities() + sweep_acts
         if deps.plaid and deps.secrets and "stripe" in deps.gateways:
             stripe = deps.gateways["stripe"]
             plaid = PlaidActivities(deps.plaid, deps.secrets, stripe)  # type: ignore[arg-type]
@@ -113,12 +115,13 @@ def build_workers(
             workers.append(
                 worker(
                     gateway_task_queue(gateway, names.gateways),
-                    [*gateway_acts.activities(), noop],
+                    [*gateway_acts.activities(), *sweep_acts, noop],
                     max_task_queue_activities_per_second=tuning.gateway_rate(gateway, live),
                 )
             )
     if "ledger" in kinds:
         assert deps.ledger is not None, "ledger workers need an open Ledger"
         recon = ReconciliationActivities(deps.ledger, deps.report_dsn).activities()
-        workers.append(worker(names.ledger, [*ledger_acts, *recon, noop]))
+        sweep = SweepLedgerActivities(deps.ledger, client, deps.report_dsn).activities()
+        workers.append(worker(names.ledger, [*ledger_acts, *recon, *sweep, noop]))
     return workers

@@ -10,6 +10,7 @@ from workflows.baseline import BaselineWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.sweep import SweepWorkflow
 from workflows.transfer import CrossShardTransferWorkflow
 
 WORKFLOWS: Final[list[type]] = [
@@ -17,6 +18,7 @@ WORKFLOWS: Final[list[type]] = [
     OnboardingWorkflow,
     ReconciliationWorkflow,
     CrossShardTransferWorkflow,
+    SweepWorkflow,
 ]
 
 # Registered next to WORKFLOWS so benchmarks run them on the same workers; kept apart

@@ -45,6 +45,7 @@ app.command(help="Run the end-to-end demo on the embedded stack.")(demo)
 from paysaga.cli.ops_cmd import merchants_app, workers  # noqa: E402
 from paysaga.cli.payments_cmd import cancel, capture, pay, payments, reconcile, refund, status  # noqa: E402
 from paysaga.cli.stuck_cmd import stuck  # noqa: E402
+from paysaga.cli.sweep_cmd import sweep  # noqa: E402
 
 app.add_typer(merchants_app, name="merchants")
 app.command(help="Which workers poll which task queue.")(workers)
@@ -56,6 +57,7 @@ app.command(help="A payment's live state as a timeline.")(status)
 app.command(help="List payments (filter by status, customer).")(payments)
 app.command(help="Reconcile one day against the gateways.")(reconcile)
 app.command(help="Payments that stopped progressing, and why.")(stuck)
+app.command(help="Find and resolve gateway charges and ledger holds nothing owns.")(sweep)
 
 
 def run() -> None:

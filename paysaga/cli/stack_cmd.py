@@ -93,9 +93,13 @@ def migrate() -> None:
     upgrade_all(settings.shard_urls())
     console.print(f"[green]migrated[/] {len(settings.shard_urls())} shard(s)")
 
-    async def _register() -> list[str]:
-        client = await connect_client(settings)
-        return await register_search_attributes(client, settings.temporal_namespace)
+    async def _register() -> tuple[list[str], list[str]]:
+        from paysaga.client.starts import ensure_schedules
 
-    added = asyncio.run(_register())
+        client = await connect_client(settings)
+        added = await register_search_attributes(client, settings.temporal_namespace)
+        return added, await ensure_schedules(client)
+
+    added, schedules = asyncio.run(_register())
     console.print(f"search attributes registered: {', '.join(added) or 'already present'}")
+    console.print(f"schedules: {', '.join(schedules)}")

@@ -65,6 +65,13 @@ from paysaga.domain.onboarding import OnboardingRequest, OnboardingView
 from paysaga.domain.payments import PaymentRequest, PaymentView
 from paysaga.domain.reconciliation import ReconciliationReport, ReconciliationRequest
 from paysaga.domain.status import PaymentStatus
+from paysaga.domain.sweep import (
+    ON_DEMAND_SWEEP_ID,
+    SWEEP_SCHEDULE_ID,
+    SWEEP_WORKFLOW,
+    SweepReport,
+    SweepRequest,
+)
 
 R = TypeVar("R")
 
@@ -193,18 +200,68 @@ async def ensure_reconciliation_schedule(
     request: ReconciliationRequest | None = None,
 ) -> str:
     """Create the daily reconciliation schedule unless it exists; returns its id."""
+    action = ScheduleActionStartWorkflow(
+        wf.RECONCILIATION_WORKFLOW,
+        request or ReconciliationRequest(),
+        id=f"reconciliation-{schedule_id}",
+        task_queue=task_queue,
+    )
+    return await _ensure_schedule(temporal, schedule_id, action, every)
+
+
+async def _ensure_schedule(
+    temporal: Client, schedule_id: str, action: ScheduleActionStartWorkflow, every: timedelta
+) -> str:
+    """Create the schedule unless one with this id exists (its settings are left alone)."""
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            wf.RECONCILIATION_WORKFLOW,
-            request or ReconciliationRequest(),
-            id=f"reconciliation-{schedule_id}",
-            task_queue=task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await temporal.create_schedule(schedule_id, schedule)
     return schedule_id
+
+
+async def run_sweep(
+    temporal: Client, request: SweepRequest, *, task_queue: str = PAYMENTS_TASK_QUEUE
+) -> SweepReport:
+    """One sweep now, to its report (attaches to an on-demand sweep already running)."""
+    try:
+        handle = await temporal.start_workflow(
+            SWEEP_WORKFLOW,
+            request,
+            id=request.sweep_id or ON_DEMAND_SWEEP_ID,
+            task_queue=task_queue,
+            result_type=SweepReport,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+    except RPCError as exc:
+        raise unavailable(exc) from exc
+    report: SweepReport = await handle.result()
+    return report
+
+
+async def ensure_sweep_schedule(
+    temporal: Client,
+    *,
+    task_queue: str = PAYMENTS_TASK_QUEUE,
+    every: timedelta = timedelta(hours=1),
+    schedule_id: str = SWEEP_SCHEDULE_ID,
+    request: SweepRequest | None = None,
+) -> str:
+    """Create the hourly sweep schedule unless it exists; returns its id."""
+    action = ScheduleActionStartWorkflow(
+        SWEEP_WORKFLOW, request or SweepRequest(), id=f"sweep-{schedule_id}", task_queue=task_queue
+    )
+    return await _ensure_schedule(temporal, schedule_id, action, every)
+
+
+async def ensure_schedules(temporal: Client) -> list[str]:
+    """The engine's standing schedules (daily reconciliation, hourly sweep)."""
+    return [
+        await ensure_reconciliation_schedule(temporal),
+        await ensure_sweep_schedule(temporal),
+    ]
 
 
 async def _start_once(

@@ -293,6 +293,33 @@ class BraintreeGateway:
         )
         return records.settled_rows(found, originals, self._fees, start, end)
 
+    def list_payments(
+        self, created_from: datetime, created_to: datetime
+    ) -> list[tuple[GatewayPayment, datetime]]:
+        """Every sale created in [created_from, created_to), with its creation time.
+
+        Transaction search is eventually consistent, so callers list only windows older
+        than their lag bound. Refunded amounts come from `transaction.find` of each
+        refund (the primary record), not from the search.
+        """
+        search = braintree.TransactionSearch
+        found = self._search(
+            [
+                search.created_at.between(
+                    records.utc(created_from).replace(microsecond=0, tzinfo=None),
+                    records.utc(created_to).replace(tzinfo=None),
+                ),
+                search.type == braintree.Transaction.Type.Sale,
+            ]
+        )
+        low, high = records.utc(created_from), records.utc(created_to)
+        out: list[tuple[GatewayPayment, datetime]] = []
+        for txn in found:
+            created = records.utc(txn.created_at)
+            if low <= created < high:
+                out.append((self._payment(txn, with_refunds=True), created))
+        return out
+
     # -- helpers ---------------------------------------------------------------------
 
     def _currency(self, currency: str) -> str:

@@ -261,6 +261,34 @@ class StripeGateway:
                     out.append(item)
         return out
 
+    def list_payments(
+        self, created_from: datetime, created_to: datetime
+    ) -> list[tuple[GatewayPayment, datetime]]:
+        """Every PaymentIntent created in [created_from, created_to), with its creation time.
+
+        The list endpoint, not Search: a list reads the primary data, while Search "is not
+        suitable for read-after-write flows" and can lag (docs.stripe.com/search#data-freshness).
+        The range is applied here too, so a server that ignores `created` changes nothing.
+        """
+        low, high = int(created_from.timestamp()), int(created_to.timestamp())
+        page = self._call(
+            lambda: self._client.v1.payment_intents.list(
+                params={
+                    "created": {"gte": low, "lt": high},
+                    "limit": 100,
+                    "expand": ["data.latest_charge"],
+                }
+            ),
+            mutating=False,
+        )
+        out: list[tuple[GatewayPayment, datetime]] = []
+        with translated(mutating=False):
+            for intent in page.auto_paging_iter():
+                created = int(intent.created)
+                if low <= created < high:
+                    out.append((self._payment(intent), datetime.fromtimestamp(created, tz=UTC)))
+        return out
+
     # -- mapping ------------------------------------------------------------------------
 
     @staticmethod

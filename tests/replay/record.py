@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.client.starts import (
+    run_sweep,
     start_onboarding,
     start_payment,
     start_reconciliation,
@@ -40,6 +42,7 @@ from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from tests.workflows.test_onboarding import FakePlaid
 from tests.workflows.test_reconciliation import GATEWAY, LEDGER, FakeRecon
+from tests.workflows.test_sweep_workflow import FakeSweep, one_slice
 from tests.workflows.test_transfer import FakeShards
 from workflows.onboarding import OnboardingWorkflow
 from workflows.payment import PaymentWorkflow
@@ -144,6 +147,11 @@ async def reconciliation(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def sweep(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
+    await run_sweep(client, one_slice(tq), task_queue=tq)
+    return client.get_workflow_handle(tq)
+
+
 SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "payment_success": (payment_success, {}),
     "payment_dunning": (payment_dunning, {"script": ["soft", "soft", "ok"]}),
@@ -156,10 +164,14 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "onboarding_expired": (onboarding_expired, {}),
     "transfer_failed_halfway": (transfer_failed_halfway, {"fail_destination": True}),
     "reconciliation": (reconciliation, {}),
+    "sweep": (sweep, {}),
 }
 
 
-async def record(env: WorkflowEnvironment, out: Path = HISTORIES) -> list[Path]:
+async def record(
+    env: WorkflowEnvironment, out: Path = HISTORIES, only: tuple[str, ...] = ()
+) -> list[Path]:
+    """Record every scenario, or those named in `only` (a new workflow's, leaving the rest)."""
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     from paysaga.domain.names import SEARCH_ATTRIBUTES
@@ -174,11 +186,14 @@ async def record(env: WorkflowEnvironment, out: Path = HISTORIES) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (scenario, options) in SCENARIOS.items():
+        if only and name not in only:
+            continue
         tq = f"record-{name}-{uuid.uuid4().hex[:6]}"
         world = FakeWorld(authorize_script=options.get("script", ["ok"]))
         shards = FakeShards(fail_destination=options.get("fail_destination", False))
         recon = FakeRecon(items={"stripe": GATEWAY}, ledger=LEDGER)
         acts = world.activities() + FakePlaid().activities() + shards.activities()
+        acts += FakeSweep().activities()
         async with worker(env.client, tq, acts + recon.activities()):
             handle = await scenario(env.client, tq)
         history = await handle.fetch_history()
@@ -193,7 +208,7 @@ async def main() -> None:
         test_server_existing_path=str(temporal_test_server())
     )
     try:
-        for path in await record(env):
+        for path in await record(env, only=tuple(sys.argv[1:])):
             print(path)
     finally:
         await env.shutdown()

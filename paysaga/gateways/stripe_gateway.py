@@ -9,7 +9,7 @@ The SDK's exceptions are classified in stripe_errors.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import stripe

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import PaymentFailure, classify
     from workflows.saga import Saga
 
-from workflows.payment import compensation
+from workflows.payment import cancellation, compensation
 from workflows.payment.authorize import Declined, FailOver, authorize_once
 from workflows.payment.capture import after_authorization
 from workflows.payment.state import PaymentState
@@ -101,6 +101,7 @@ async def _authorize_with_dunning(state: PaymentState, gateway: str) -> GatewayR
     schedule = policies.dunning_schedule(state.request.options)
     first_attempt_at = workflow.now()
     for retry_index in range(len(schedule) + 1):
+        cancellation.raise_if_canceled(state)  # no new charge once a cancel was accepted
         state.set_status(PaymentStatus.AUTHORIZING, next_retry_at=None)
         state.update(attempts=state.view.attempts + 1)
         step = f"authorize-{state.view.attempts}"
@@ -120,6 +121,11 @@ async def _authorize_with_dunning(state: PaymentState, gateway: str) -> GatewayR
             await _wait_for_retry(state, first_attempt_at + schedule[retry_index])
             continue
         state.update(last_error=None, decline_code=None)
+        if state.cancel_request is not None and result.state != "processing":
+            # Canceled while the authorization was in flight: void what it made (a
+            # submitted ACH debit cannot be canceled and goes on to settle).
+            state.update(reference=result.reference)
+            cancellation.raise_if_canceled(state)
         return result
     raise AssertionError("unreachable")
 

@@ -1,6 +1,6 @@
 """After the charge: stay open for refunds, webhooks and ACH returns until the refund
-window ends, continuing as new (with the view and the latest event ids) when the
-history grows.
+window ends (or the run is canceled), continuing as new (with the view and the latest
+event ids) when the history grows.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _SEEN_EVENTS_KEPT = 1000
 
 async def serve(state: PaymentState) -> None:
     deadline = workflow.now() + policies.refund_window(state.request.options)
-    while not is_final(state.view.status):
+    while not is_final(state.view.status) and not state.workflow_canceled:
         remaining = deadline - workflow.now()
         if remaining <= timedelta(0):
             break
@@ -33,6 +33,7 @@ async def serve(state: PaymentState) -> None:
                     state.ach_return is not None
                     or _continue_as_new_due(state)
                     or is_final(state.view.status)
+                    or state.workflow_canceled
                 ),
                 timeout=remaining,
             )
@@ -42,6 +43,8 @@ async def serve(state: PaymentState) -> None:
             await ach.apply_pending_return(state)
         elif _continue_as_new_due(state):
             await workflow.wait_condition(workflow.all_handlers_finished)
+            if state.workflow_canceled:
+                break  # a new run would not know of the cancellation
             state.step("continue_as_new", f"after {state.events_this_run} events")
             view = replace(
                 state.view,

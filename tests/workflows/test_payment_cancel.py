@@ -10,8 +10,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker._workflow_instance import _WorkflowLogicFlag
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from paysaga.client.starts import start_payment
 from paysaga.client.stuck import ReasonKind, StuckPayment, StuckReason, cancel_payment
@@ -20,7 +21,7 @@ from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
 from tests.workflows.test_payment import SHORT, wait_status
-from workers.registry import WORKFLOWS
+from workers.registry import WORKFLOWS, workflow_runner
 from workflows.payment import PaymentWorkflow
 
 DUNNING = PaymentOptions(dunning_schedule_s=(3600,), refund_window_s=3600)
@@ -34,7 +35,15 @@ async def ended_canceled(handle: Handle) -> PaymentView:
         await handle.result()
     assert isinstance(info.value.cause, CancelledError)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    await replays(handle)
     return await handle.query(PaymentWorkflow.status)
+
+
+async def replays(handle: Handle) -> None:
+    """The run's history replays on the workers' code (the cancel path is deterministic)."""
+    history = await handle.fetch_history()
+    for runner in (workflow_runner(), SandboxedWorkflowRunner()):
+        await Replayer(workflows=WORKFLOWS, workflow_runner=runner).replay_workflow(history)
 
 
 def stuck_entry(handle: Handle, status: PaymentStatus) -> StuckPayment:
@@ -162,6 +171,7 @@ async def test_cancel_update_in_the_activation_of_the_dunning_timer_wins(
     async with racing_worker(env, task_queue, world):
         view = await asyncio.wait_for(update, timeout=30)
         final = await handle.result()
+    await replays(handle)
     assert view.status == PaymentStatus.CANCELED and view.last_error == "canceled: changed mind"
     assert final.status == PaymentStatus.CANCELED
     assert len(world.calls["authorize"]) == 1  # the timer did not start a second charge

@@ -19,7 +19,7 @@ from paysaga.client.stuck import ReasonKind, StuckPayment, StuckReason, cancel_p
 from paysaga.domain.payments import CancelRequest, PaymentOptions, PaymentView
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
-from tests.workflows.helpers import payment_request, worker
+from tests.workflows.helpers import payment_request
 from tests.workflows.test_payment import SHORT, wait_status
 from workers.registry import WORKFLOWS, workflow_runner
 from workflows.payment import PaymentWorkflow
@@ -54,11 +54,39 @@ def stuck_entry(handle: Handle, status: PaymentStatus) -> StuckPayment:
     )  # fmt: skip
 
 
+def payment_worker(
+    env: WorkflowEnvironment, task_queue: str, world: FakeWorld, *, single_batch: bool = True
+) -> Worker:
+    """With `single_batch`, a worker that applies all of an activation's jobs before
+    running workflow code (`PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH`, which
+    sdk-python records per history and will turn on by default: set here as its own
+    tests do). An update and a timer firing then wake the run in the same loop turn, the
+    timer first, and a Temporal cancel interrupts every wait pending in any task. No
+    sticky queue, so a next worker gets the workflow task at once."""
+    running = Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=world.activities(),
+        max_cached_workflows=0,
+    )
+    running._set_default_workflow_logic_flag(
+        _WorkflowLogicFlag.PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH, enabled=single_batch
+    )
+    return running
+
+
+@pytest.fixture(params=["single_batch", "legacy_order"])
+def single_batch(request: pytest.FixtureRequest) -> bool:
+    """The Temporal-cancel tests run with both ways sdk-python applies activation jobs."""
+    return bool(request.param == "single_batch")
+
+
 async def test_workflow_cancel_while_dunning_voids_the_hold(
-    env: WorkflowEnvironment, task_queue: str
+    env: WorkflowEnvironment, task_queue: str, single_batch: bool
 ) -> None:
     world = FakeWorld(authorize_script=["soft", "ok"])
-    async with worker(env.client, task_queue, world.activities()):
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
         handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=DUNNING), task_queue=task_queue
         )
@@ -73,13 +101,13 @@ async def test_workflow_cancel_while_dunning_voids_the_hold(
 
 @pytest.mark.parametrize("capture_mode", ["automatic", "manual"])
 async def test_workflow_cancel_resolves_the_authorization_in_flight(
-    env: WorkflowEnvironment, task_queue: str, capture_mode: str
+    env: WorkflowEnvironment, task_queue: str, capture_mode: str, single_batch: bool
 ) -> None:
     # The cancel arrives while the gateway is still authorizing: the run waits for the
     # answer, then voids the authorization (or books and refunds a captured charge).
     world = FakeWorld(authorize_script=["slow"])
     request = payment_request(task_queue, options=SHORT, capture_mode=capture_mode)
-    async with worker(env.client, task_queue, world.activities()):
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.AUTHORIZING)
         while not world.calls["authorize"]:
@@ -100,11 +128,11 @@ async def test_workflow_cancel_resolves_the_authorization_in_flight(
 
 
 async def test_stuck_cancel_compensates_an_authorized_payment(
-    env: WorkflowEnvironment, task_queue: str
+    env: WorkflowEnvironment, task_queue: str, single_batch: bool
 ) -> None:
     world = FakeWorld()
     request = payment_request(task_queue, options=SHORT, capture_mode="manual")
-    async with worker(env.client, task_queue, world.activities()):
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         await wait_status(handle, PaymentStatus.AWAITING_CAPTURE)
         done = await cancel_payment(env.client, stuck_entry(handle, PaymentStatus.AWAITING_CAPTURE))
@@ -117,10 +145,10 @@ async def test_stuck_cancel_compensates_an_authorized_payment(
 
 
 async def test_workflow_cancel_of_a_captured_payment_keeps_the_money(
-    env: WorkflowEnvironment, task_queue: str
+    env: WorkflowEnvironment, task_queue: str, single_batch: bool
 ) -> None:
     world = FakeWorld()
-    async with worker(env.client, task_queue, world.activities()):
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
         handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
         )
@@ -131,31 +159,12 @@ async def test_workflow_cancel_of_a_captured_payment_keeps_the_money(
     assert world.net_posted(handle.id) == 1000 and not world.calls["refund"]
 
 
-def racing_worker(env: WorkflowEnvironment, task_queue: str, world: FakeWorld) -> Worker:
-    """A worker that applies all of an activation's jobs before running workflow code
-    (`PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH`, which sdk-python records per
-    history and will turn on by default: set here as its own tests do). An update and a
-    timer firing then wake the run in the same loop turn, the timer first. No sticky
-    queue either, so the next worker gets the workflow task at once."""
-    running = Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=world.activities(),
-        max_cached_workflows=0,
-    )
-    running._set_default_workflow_logic_flag(
-        _WorkflowLogicFlag.PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH, enabled=True
-    )
-    return running
-
-
 async def test_cancel_update_in_the_activation_of_the_dunning_timer_wins(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:
     world = FakeWorld(authorize_script=["soft", "ok"])
     options = PaymentOptions(dunning_schedule_s=(5,), refund_window_s=3600)
-    async with racing_worker(env, task_queue, world):
+    async with payment_worker(env, task_queue, world):
         handle, _ = await start_payment(
             env.client, payment_request(task_queue, options=options), task_queue=task_queue
         )
@@ -168,7 +177,7 @@ async def test_cancel_update_in_the_activation_of_the_dunning_timer_wins(
         handle.execute_update(PaymentWorkflow.cancel, CancelRequest("c1", "changed mind"))
     )
     await asyncio.sleep(1)
-    async with racing_worker(env, task_queue, world):
+    async with payment_worker(env, task_queue, world):
         view = await asyncio.wait_for(update, timeout=30)
         final = await handle.result()
     await replays(handle)

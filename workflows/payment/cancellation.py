@@ -17,7 +17,7 @@ every dunning attempt and every resolved authorization checks the cancel request
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -58,8 +58,8 @@ async def run_shielded(state: PaymentState, work: Coroutine[Any, Any, T]) -> T:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if workflow.cancellation_reason() is None:
-                raise  # not a Temporal cancellation: nothing of ours cancels the run task
+            if task.done() or workflow.cancellation_reason() is None:
+                raise  # the work is over (or this is not a Temporal cancellation)
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()  # the cancel is handled: later awaits must not see it
@@ -74,6 +74,43 @@ def _request_cancel(state: PaymentState) -> None:
     state.step("workflow_cancel_requested", reason)
     if state.cancel_request is None:
         state.cancel_request = CancelRequest(request_id=WORKFLOW_CANCEL_ID, reason=reason)
+
+
+def interrupted(state: PaymentState, error: asyncio.CancelledError) -> None:
+    """Take a CancelledError raised in the shielded work as the Temporal cancel it reports.
+
+    sdk-python, processing an activation's jobs as one batch, raises CancelledError in
+    every task's `wait_condition` that was pending when the cancel arrived. Re-raises
+    what is not that (or a run from before the patch, which ended there).
+    """
+    if workflow.cancellation_reason() is None or not handles_workflow_cancel():
+        raise error
+    _request_cancel(state)
+
+
+def as_failure(
+    state: PaymentState, error: PaymentFailure | asyncio.CancelledError
+) -> PaymentFailure | None:
+    """What ends the charge: its failure, or a Temporal cancel that interrupted a wait
+    (None when that wait was an ACH debit's settlement, which must go on)."""
+    if isinstance(error, PaymentFailure):
+        return error
+    interrupted(state, error)
+    if state.view.status == PaymentStatus.PROCESSING:
+        return None
+    if state.view.reference is None and state.webhook_payment is not None:
+        state.update(reference=state.webhook_payment.reference)  # what to void
+    return PaymentFailure(state.cancel_reason(), status=PaymentStatus.CANCELED)
+
+
+async def wait_through_cancel(state: PaymentState, condition: Callable[[], bool]) -> None:
+    """`workflow.wait_condition`, waiting on when a Temporal cancel interrupts it."""
+    while True:
+        try:
+            await workflow.wait_condition(condition)
+            return
+        except asyncio.CancelledError as error:
+            interrupted(state, error)  # a wait begun after the cancel is not interrupted
 
 
 def raise_if_canceled(state: PaymentState) -> None:
@@ -91,8 +128,8 @@ async def await_cancel_outcome(state: PaymentState) -> None:
     if not workflow.patched(_CANCEL_HANDLER_PATCH):
         await workflow.wait_condition(lambda: is_final(state.view.status))
         return
-    await workflow.wait_condition(
-        lambda: is_final(state.view.status) or rank(state.view.status) >= _PAST_CANCEL
+    await wait_through_cancel(
+        state, lambda: is_final(state.view.status) or rank(state.view.status) >= _PAST_CANCEL
     )
     if not is_final(state.view.status):
         raise ApplicationError(

@@ -6,6 +6,7 @@ and the payment lands in a final status.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import PaymentFailure, classify
     from workflows.saga import Saga
 
-from workflows.payment import cancellation, compensation
+from workflows.payment import ach, cancellation, compensation
 from workflows.payment.authorize import Declined, FailOver, authorize_once
 from workflows.payment.capture import after_authorization
 from workflows.payment.state import PaymentState
@@ -60,7 +61,11 @@ async def charge(state: PaymentState) -> None:
         assert result is not None
         await after_authorization(state, result)
         saga.clear()
-    except PaymentFailure as failure:
+    except (PaymentFailure, asyncio.CancelledError) as error:
+        failure = cancellation.as_failure(state, error)
+        if failure is None:  # a submitted ACH debit cannot be canceled: follow it
+            await ach.await_settlement(state)
+            return
         state.update(last_error=failure.reason, next_retry_at=None)
         state.step("compensating", failure.reason)
         await saga.compensate()

@@ -5,6 +5,7 @@ event ids) when the history grows.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import PaymentStatus, is_final
     from workflows import policies
 
-from workflows.payment import ach
+from workflows.payment import ach, cancellation
 from workflows.payment.state import PaymentState
 
 # Events remembered for deduplication across continue-as-new (most recent kept).
@@ -39,10 +40,13 @@ async def serve(state: PaymentState) -> None:
             )
         except TimeoutError:
             break
+        except asyncio.CancelledError as error:
+            cancellation.interrupted(state, error)
+            continue
         if state.ach_return is not None and state.view.status != PaymentStatus.RETURNED:
             await ach.apply_pending_return(state)
         elif _continue_as_new_due(state):
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await cancellation.wait_through_cancel(state, workflow.all_handlers_finished)
             if state.workflow_canceled:
                 break  # a new run would not know of the cancellation
             state.step("continue_as_new", f"after {state.events_this_run} events")

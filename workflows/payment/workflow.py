@@ -115,7 +115,7 @@ class PaymentWorkflow:
             await charge(state)
         if not is_final(state.view.status) and not state.workflow_canceled:
             await serve(state)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await cancellation.wait_through_cancel(state, workflow.all_handlers_finished)
 
     @workflow.query
     def status(self) -> PaymentView:

@@ -16,11 +16,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from paysaga.client.starts import start_payment
 from paysaga.client.stuck import ReasonKind, StuckPayment, StuckReason, cancel_payment
+from paysaga.domain.events import EventKind
 from paysaga.domain.payments import CancelRequest, PaymentOptions, PaymentView
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request
-from tests.workflows.test_payment import SHORT, wait_status
+from tests.workflows.test_payment import SHORT, event, wait_status
 from workers.registry import WORKFLOWS, workflow_runner
 from workflows.payment import PaymentWorkflow
 
@@ -157,6 +158,26 @@ async def test_workflow_cancel_of_a_captured_payment_keeps_the_money(
         view = await ended_canceled(handle)
     assert view.status == PaymentStatus.CAPTURED and view.captured_minor == 1000
     assert world.net_posted(handle.id) == 1000 and not world.calls["refund"]
+
+
+async def test_workflow_cancel_follows_a_submitted_ach_debit_until_it_settles(
+    env: WorkflowEnvironment, task_queue: str, single_batch: bool
+) -> None:
+    # A submitted debit cannot be canceled: the run keeps waiting for its outcome (a
+    # return would reverse the ledger), then ends Canceled with the money booked.
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_1", options=SHORT)
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        await handle.cancel()
+        await asyncio.sleep(0.5)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
+        view = await ended_canceled(handle)
+    assert view.status == PaymentStatus.SETTLED
+    assert world.net_posted(handle.id) == 1000
+    assert not world.calls["cancel"] and not world.calls["refund"] and not world.calls["void"]
 
 
 async def test_cancel_update_in_the_activation_of_the_dunning_timer_wins(

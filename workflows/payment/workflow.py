@@ -8,7 +8,8 @@ for refunds, webhooks and ACH returns until the refund window ends.
 This class holds the handlers; the steps live in this package's modules, which share
 one `PaymentState`: charge (route, hold, dunning, failover), authorize (one attempt,
 lookups), capture, ach, compensation, refunds, events (the signal), serve (after the
-charge, continue-as-new).
+charge, continue-as-new), cancellation (the `cancel` update's wait; Temporal cancellation
+of the run, which compensates like the update).
 
 Starting twice with the same id: every caller starts through
 `paysaga.client.starts.start_payment`, which has Temporal refuse a second start (running

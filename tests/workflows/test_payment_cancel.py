@@ -145,6 +145,23 @@ async def test_stuck_cancel_compensates_an_authorized_payment(
     assert [e.state for e in world.entries.values()] == ["voided"]
 
 
+async def test_workflow_cancel_while_the_customer_authenticates(
+    env: WorkflowEnvironment, task_queue: str, single_batch: bool
+) -> None:
+    world = FakeWorld(authorize_script=["requires_action"])
+    async with payment_worker(env, task_queue, world, single_batch=single_batch):
+        handle, _ = await start_payment(
+            env.client, payment_request(task_queue, options=SHORT), task_queue=task_queue
+        )
+        await wait_status(handle, PaymentStatus.REQUIRES_ACTION)
+        await handle.cancel(reason="abandoned checkout")
+        view = await ended_canceled(handle)
+    assert view.status == PaymentStatus.CANCELED
+    assert view.last_error == "canceled: abandoned checkout"
+    assert world.payments[handle.id].state == "canceled"
+    assert [e.state for e in world.entries.values()] == ["voided"]
+
+
 async def test_workflow_cancel_of_a_captured_payment_keeps_the_money(
     env: WorkflowEnvironment, task_queue: str, single_batch: bool
 ) -> None:

@@ -68,7 +68,11 @@ def stuck(
     cancel: bool = typer.Option(
         False,
         "--cancel",
-        help="Cancel the listed payments' workflows (Temporal cancellation: no compensation)",
+        help=(
+            "Cancel the listed payments' workflows (Temporal cancellation): each finishes"
+            " its step in flight, then voids its ledger hold and authorization; a"
+            " payment already captured keeps its money"
+        ),
     ),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
 ) -> None:

@@ -243,13 +243,17 @@ async def retry_now(client: Client, payment: StuckPayment) -> str:
 
 
 async def cancel_payment(client: Client, payment: StuckPayment) -> str:
-    """Request Temporal cancellation of the run (`paysaga stuck --cancel`).
+    """Request Temporal cancellation of the run (`paysaga stuck --cancel`); it compensates.
 
-    It does not compensate: the payment workflow does not handle cancellation, so the
-    run ends Canceled at whatever step it was on (waiting or in an activity), leaving
-    e.g. its ledger hold unvoided and its gateway authorization uncanceled. For a
-    compensated cancel of a payment not captured yet, use the `cancel` update
-    (PaysagaClient.cancel, `paysaga cancel`).
+    The payment workflow turns the cancel into its cancel request: an activity in flight
+    finishes first (an authorization in flight is waited for, so that it can be voided),
+    then what was not captured is undone (the ledger hold voided, the authorization
+    voided, or refunded and booked if the gateway captured it) and the payment ends
+    `canceled`; money that already moved (a captured charge, a submitted ACH debit, which
+    the run keeps tracking until it settles) stays. The run then ends Canceled. Runs
+    started before the workflow handled cancellation end at the step they were on,
+    uncompensated; the `cancel` update (`paysaga cancel`) compensates those.
     """
-    await client.get_workflow_handle(payment.workflow_id, run_id=payment.run_id).cancel()
-    return "cancellation requested"
+    handle = client.get_workflow_handle(payment.workflow_id, run_id=payment.run_id)
+    await handle.cancel(reason=f"paysaga stuck --cancel: {payment.reason.summary}")
+    return "cancellation requested: the payment undoes what it had not captured"

@@ -6,6 +6,7 @@ and the payment lands in a final status.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import PaymentFailure, classify
     from workflows.saga import Saga
 
-from workflows.payment import compensation
+from workflows.payment import ach, cancellation, compensation
 from workflows.payment.authorize import Declined, FailOver, authorize_once
 from workflows.payment.capture import after_authorization
 from workflows.payment.state import PaymentState
@@ -60,7 +61,11 @@ async def charge(state: PaymentState) -> None:
         assert result is not None
         await after_authorization(state, result)
         saga.clear()
-    except PaymentFailure as failure:
+    except (PaymentFailure, asyncio.CancelledError) as error:
+        failure = cancellation.as_failure(state, error)
+        if failure is None:  # a submitted ACH debit cannot be canceled: follow it
+            await ach.await_settlement(state)
+            return
         state.update(last_error=failure.reason, next_retry_at=None)
         state.step("compensating", failure.reason)
         await saga.compensate()
@@ -101,6 +106,7 @@ async def _authorize_with_dunning(state: PaymentState, gateway: str) -> GatewayR
     schedule = policies.dunning_schedule(state.request.options)
     first_attempt_at = workflow.now()
     for retry_index in range(len(schedule) + 1):
+        cancellation.raise_if_canceled(state)  # no new charge once a cancel was accepted
         state.set_status(PaymentStatus.AUTHORIZING, next_retry_at=None)
         state.update(attempts=state.view.attempts + 1)
         step = f"authorize-{state.view.attempts}"
@@ -120,6 +126,11 @@ async def _authorize_with_dunning(state: PaymentState, gateway: str) -> GatewayR
             await _wait_for_retry(state, first_attempt_at + schedule[retry_index])
             continue
         state.update(last_error=None, decline_code=None)
+        if state.cancel_request is not None and result.state != "processing":
+            # Canceled while the authorization was in flight: void what it made (a
+            # submitted ACH debit cannot be canceled and goes on to settle).
+            state.update(reference=result.reference)
+            cancellation.raise_if_canceled(state)
         return result
     raise AssertionError("unreachable")
 

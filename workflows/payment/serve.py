@@ -1,10 +1,11 @@
 """After the charge: stay open for refunds, webhooks and ACH returns until the refund
-window ends, continuing as new (with the view and the latest event ids) when the
-history grows.
+window ends (or the run is canceled), continuing as new (with the view and the latest
+event ids) when the history grows.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import PaymentStatus, is_final
     from workflows import policies
 
-from workflows.payment import ach
+from workflows.payment import ach, cancellation
 from workflows.payment.state import PaymentState
 
 # Events remembered for deduplication across continue-as-new (most recent kept).
@@ -23,7 +24,7 @@ _SEEN_EVENTS_KEPT = 1000
 
 async def serve(state: PaymentState) -> None:
     deadline = workflow.now() + policies.refund_window(state.request.options)
-    while not is_final(state.view.status):
+    while not is_final(state.view.status) and not state.workflow_canceled:
         remaining = deadline - workflow.now()
         if remaining <= timedelta(0):
             break
@@ -33,15 +34,21 @@ async def serve(state: PaymentState) -> None:
                     state.ach_return is not None
                     or _continue_as_new_due(state)
                     or is_final(state.view.status)
+                    or state.workflow_canceled
                 ),
                 timeout=remaining,
             )
         except TimeoutError:
             break
+        except asyncio.CancelledError as error:
+            cancellation.interrupted(state, error)
+            continue
         if state.ach_return is not None and state.view.status != PaymentStatus.RETURNED:
             await ach.apply_pending_return(state)
         elif _continue_as_new_due(state):
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await cancellation.wait_through_cancel(state, workflow.all_handlers_finished)
+            if state.workflow_canceled:
+                break  # a new run would not know of the cancellation
             state.step("continue_as_new", f"after {state.events_this_run} events")
             view = replace(
                 state.view,

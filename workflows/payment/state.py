@@ -45,6 +45,7 @@ class PaymentState:
         self.capture_error: str | None = None
         self.cancel_request: CancelRequest | None = None
         self.external_cancel = False
+        self.workflow_canceled = False  # Temporal cancellation of the run was requested
         self.ach_settled = False
         self.ach_return: GatewayEvent | None = None
         self.reserved_minor = 0  # refunds accepted but not yet applied

@@ -8,7 +8,8 @@ for refunds, webhooks and ACH returns until the refund window ends.
 This class holds the handlers; the steps live in this package's modules, which share
 one `PaymentState`: charge (route, hold, dunning, failover), authorize (one attempt,
 lookups), capture, ach, compensation, refunds, events (the signal), serve (after the
-charge, continue-as-new).
+charge, continue-as-new), cancellation (the `cancel` update's wait; Temporal cancellation
+of the run, which compensates like the update).
 
 Starting twice with the same id: every caller starts through
 `paysaga.client.starts.start_payment`, which has Temporal refuse a second start (running
@@ -19,7 +20,7 @@ digest is in the memo), IdempotencyConflict if not.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
@@ -44,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.refunds import RefundOutcome, RefundRequest
     from paysaga.domain.status import PaymentStatus, is_final
 
-from workflows.payment import events, refunds
+from workflows.payment import cancellation, events, refunds
 from workflows.payment.charge import charge
 from workflows.payment.serve import serve
 from workflows.payment.state import PaymentState, rejected
@@ -91,11 +92,31 @@ class PaymentWorkflow:
             except PaysagaError as exc:
                 state.set_status(PaymentStatus.FAILED, last_error=f"{exc.code}: {exc.message}")
                 return state.view
+        if cancellation.handles_workflow_cancel():
+            return await self._run_cancellable(request)
+        if request.carried is None:
             await charge(state)
         if not is_final(state.view.status):
             await serve(state)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state.view
+
+    async def _run_cancellable(self, request: PaymentRequest) -> PaymentView:
+        """The charge and the serving, with Temporal cancellation running the saga's
+        compensations (see `cancellation`); a canceled run then ends Canceled."""
+        state = self._state
+        await cancellation.run_shielded(state, self._charge_and_serve(request))
+        if state.workflow_canceled:
+            raise CancelledError(f"payment {state.view.status}: {state.cancel_reason()}")
+        return state.view
+
+    async def _charge_and_serve(self, request: PaymentRequest) -> None:
+        state = self._state
+        if request.carried is None:
+            await charge(state)
+        if not is_final(state.view.status) and not state.workflow_canceled:
+            await serve(state)
+        await cancellation.wait_through_cancel(state, workflow.all_handlers_finished)
 
     @workflow.query
     def status(self) -> PaymentView:
@@ -131,7 +152,7 @@ class PaymentWorkflow:
     async def cancel(self, request: CancelRequest) -> PaymentView:
         state = self._state
         state.cancel_request = request
-        await workflow.wait_condition(lambda: is_final(state.view.status))
+        await cancellation.await_cancel_outcome(state)
         return state.snapshot()
 
     @cancel.validator

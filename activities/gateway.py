@@ -32,8 +32,14 @@ from paysaga.domain.gateways import (
 )
 from paysaga.domain.reconciliation import ListSettledInput, SettledBatch, SettledItem
 from paysaga.gateways.base import CardGateway
+from paysaga.gateways.errors import OutcomeUnknown
 from paysaga.gateways.router import GatewayRouter
-from paysaga.gateways.types import AuthorizeRequest, GatewayPayment, SettledTransaction
+from paysaga.gateways.types import (
+    AuthorizeRequest,
+    GatewayPayment,
+    RefundResult,
+    SettledTransaction,
+)
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -176,9 +182,18 @@ class GatewayActivities:
     @activity.defn(name=names.REFUND)
     async def refund(self, request: GatewayRefundInput) -> GatewayRefundResult:
         gateway = self._gateway(request.gateway)
-        result = await self._call(
-            lambda: gateway.refund(request.idempotency_key, request.reference, request.amount_minor)
+        result = None
+        find_refund: Callable[[str], RefundResult | None] | None = getattr(
+            gateway, "find_refund", None
         )
+        if find_refund is not None and activity.info().attempt > 1:
+            result = await self._find_earlier_refund(request, find_refund)
+        if result is None:
+            result = await self._call(
+                lambda: gateway.refund(
+                    request.idempotency_key, request.reference, request.amount_minor
+                )
+            )
         return GatewayRefundResult(
             gateway=result.gateway,
             reference=result.reference,
@@ -187,6 +202,26 @@ class GatewayActivities:
             currency=result.currency,
             status=result.status,
         )
+
+    async def _find_earlier_refund(
+        self, request: GatewayRefundInput, find_refund: Callable[[str], RefundResult | None]
+    ) -> RefundResult:
+        """A retry at a gateway without idempotency keys (it offers `find_refund`): the
+        earlier attempt may have refunded, and the search may not show it yet. A miss
+        is not an answer, so never refund again here: the outcome is unknown, and the
+        workflow resends only after waiting past the search's lag bound.
+        """
+        key = request.idempotency_key
+        found = await self._call(lambda: find_refund(key))
+        if found is None:
+            with translated():
+                raise OutcomeUnknown(
+                    "an earlier attempt may have refunded; not resent before the search "
+                    "can show it",
+                    gateway=request.gateway,
+                )
+        log.info("gateway.refund_found", gateway=request.gateway, reference=found.reference)
+        return found
 
     @activity.defn(name=names.LOOKUP)
     async def lookup(self, request: GatewayLookupInput) -> LookupResult:

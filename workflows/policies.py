@@ -54,6 +54,21 @@ REFUND_RETRY: Final = RetryPolicy(
 # fails: each round resends with the same idempotency key, which the gateway answers
 # with the first refund if it happened.
 REFUND_ROUNDS: Final = 5
+# From patch refund-search-past-lag on, an unknown refund outcome is never a failure:
+# rounds go on, apart by a backoff capped here. A gateway without idempotency keys
+# (Braintree) is searched only once REFUND_SEARCH_LAG has passed since the request that
+# may have refunded: we assume its transaction search shows a credit within that bound
+# (Stripe documents its Search lag as typically under a minute; Braintree documents
+# none, docs/design.md). Stripe needs no wait: a resend with the key is authoritative.
+REFUND_SEARCH_LAG: Final = timedelta(minutes=2)
+REFUND_UNKNOWN_BACKOFF_MAX: Final = timedelta(minutes=30)
+# Braintree refunds only settled sales (a partial void does not exist): a partial refund
+# before settlement waits for it, outside the refund lock, polling the sale this often,
+# and fails (nothing refunded, the amount released) if the sale has not settled within
+# REFUND_SETTLEMENT_WAIT. Sales settle in about a day; the bound allows for weekends.
+# https://developer.paypal.com/braintree/docs/reference/request/transaction/refund/python
+REFUND_SETTLEMENT_POLL: Final = timedelta(hours=1)
+REFUND_SETTLEMENT_WAIT: Final = timedelta(days=5)
 
 # Reads (lookup, retrieve): harmless to repeat, so retried longer.
 GATEWAY_READ_RETRY: Final = RetryPolicy(

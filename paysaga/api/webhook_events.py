@@ -46,14 +46,21 @@ def stripe_event(event: dict[str, Any]) -> Normalised:
     raw_metadata = obj.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     payment_id = _payment_id(metadata.get("payment_id"))
-    kind = webhook_kind("stripe", event_type)
+    is_refund = obj.get("object") == "refund"
+    status = _str(obj.get("status"), 40) if is_refund else None
+    kind = webhook_kind("stripe", event_type, status)
     if kind is None or payment_id is None:
         return Normalised(event_id, event_type, payment_id, None)
     created = _int(event.get("created"))
     is_charge = obj.get("object") == "charge"
-    reference = _str(obj.get("payment_intent") if is_charge else obj.get("id")) or None
+    by_intent = is_charge or is_refund  # the payment is the object's PaymentIntent
+    reference = _str(obj.get("payment_intent") if by_intent else obj.get("id")) or None
     amount = _int(obj.get("amount_refunded") if is_charge else obj.get("amount"))
     extra = {"stripe_type": event_type}
+    if is_refund:
+        # The workflow matches a refund report by the refund's own id (re_...).
+        extra["refund_reference"] = _str(obj.get("id"))
+        extra["refund_status"] = status or ""
     error = obj.get("last_payment_error")
     if isinstance(error, dict) and _str(error.get("decline_code")):
         extra["decline_code"] = _str(error.get("decline_code"))

@@ -55,7 +55,15 @@ WEBHOOK_KINDS: Final[dict[str, dict[str, EventKind]]] = {
         "payment_intent.succeeded": EventKind.PAYMENT_CAPTURED,
         "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
         "payment_intent.canceled": EventKind.PAYMENT_CANCELED,
-        "charge.refunded": EventKind.REFUND_SUCCEEDED,
+        # Refund objects (id re_...), matched to our refund by that id. charge.refunded
+        # carries the charge, not which refund, so it is not delivered. A refund that
+        # fails (even after it succeeded) is reported by refund.failed and by
+        # charge.refund.updated / refund.updated with status failed:
+        # https://docs.stripe.com/refunds#failed-refunds
+        "refund.failed": EventKind.REFUND_FAILED,
+        "refund.created": EventKind.REFUND_SUCCEEDED,  # by status: refund_kind
+        "charge.refund.updated": EventKind.REFUND_SUCCEEDED,  # by status: refund_kind
+        "refund.updated": EventKind.REFUND_SUCCEEDED,  # by status: refund_kind
     },
     "braintree": {
         "transaction_settled": EventKind.ACH_SETTLED,
@@ -64,9 +72,25 @@ WEBHOOK_KINDS: Final[dict[str, dict[str, EventKind]]] = {
 }
 
 
-def webhook_kind(provider: str, event_type: str) -> EventKind | None:
-    """The kind of a provider's webhook, or None when no payment acts on it."""
-    return WEBHOOK_KINDS.get(provider, {}).get(event_type)
+# A Stripe refund object's status (https://docs.stripe.com/api/refunds/object#refund_object-status)
+# decides what an update of it reports; pending / requires_action report nothing yet.
+_REFUND_STATUS_KINDS: Final[dict[str, EventKind]] = {
+    "succeeded": EventKind.REFUND_SUCCEEDED,
+    "failed": EventKind.REFUND_FAILED,
+    "canceled": EventKind.REFUND_FAILED,
+}
+
+
+def webhook_kind(provider: str, event_type: str, status: str | None = None) -> EventKind | None:
+    """The kind of a provider's webhook, or None when no payment acts on it.
+
+    `status` is the object's status, for event types whose meaning depends on it (a
+    refund's update reports its new status).
+    """
+    kind = WEBHOOK_KINDS.get(provider, {}).get(event_type)
+    if kind is EventKind.REFUND_SUCCEEDED and status is not None:
+        return _REFUND_STATUS_KINDS.get(status)
+    return kind
 
 
 class EventIntent(StrEnum):

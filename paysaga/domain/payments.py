@@ -131,6 +131,8 @@ class PaymentView:
     hold_entry_id: str | None = None
     capture_entry_id: str | None = None
     runs: int = 1
+    # When the refund window ends; carried across continue-as-new so it does not restart.
+    refund_window_ends_at: datetime | None = None
 
     @classmethod
     def pending(cls, payment_id: str, request: PaymentRequest) -> PaymentView:

@@ -348,6 +348,17 @@ class BraintreeGateway:
         pick = good or ([] if successful_only else sales)
         return self._payment(pick[-1], with_refunds=True) if pick else None
 
+    def find_refund(self, idempotency_key: str) -> RefundResult | None:
+        """The refund (credit) made with our key, found by its order id.
+
+        Braintree has no idempotency keys and its search can lag behind a credit just
+        made, so a miss is final only once the lag bound has passed since the last
+        request that may have made it: the workflow waits that long before it resends
+        (workflows.payment.refund_gateway), and the refund activity's own retries ask
+        here first (activities.gateway).
+        """
+        return self._find_refund(idempotency_key)
+
     def _find_refund(self, idempotency_key: str) -> RefundResult | None:
         credits = self._by_order_id(idempotency_key, braintree.Transaction.Type.Credit)
         return records.refund(credits[0]) if credits else None

@@ -198,9 +198,21 @@ class StripeGateway:
         return self._payment(intent)
 
     def refund(self, idempotency_key: str, reference: str, amount_minor: int) -> RefundResult:
+        """Refund (part of) a PaymentIntent. A resend with the same key answers with the
+        first refund (Stripe replays an idempotency key's response for 24 hours), so an
+        unknown outcome is resolved by resending, no search needed.
+
+        The refund carries our payment id, so its webhooks (refund.failed ...) reach the
+        payment (a refund object has its own metadata, not the charge's).
+        """
+        payment_id = idempotency_key.partition(":")[0]  # keys are `{payment_id}:{step}`
         refund = self._call(
             lambda: self._client.v1.refunds.create(
-                params={"payment_intent": reference, "amount": amount_minor},
+                params={
+                    "payment_intent": reference,
+                    "amount": amount_minor,
+                    "metadata": {"payment_id": payment_id},
+                },
                 options={"idempotency_key": idempotency_key},
             ),
             mutating=True,

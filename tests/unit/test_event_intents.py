@@ -12,7 +12,12 @@ K, S, Do = EventKind, PaymentStatus, EventIntent
 
 def test_webhook_kinds() -> None:
     assert webhook_kind("stripe", "payment_intent.succeeded") == K.PAYMENT_CAPTURED
-    assert webhook_kind("stripe", "charge.refunded") == K.REFUND_SUCCEEDED
+    # charge.refunded names no refund: refunds are reported by their own events.
+    assert webhook_kind("stripe", "charge.refunded") is None
+    assert webhook_kind("stripe", "refund.failed") == K.REFUND_FAILED
+    assert webhook_kind("stripe", "charge.refund.updated", "failed") == K.REFUND_FAILED
+    assert webhook_kind("stripe", "refund.updated", "succeeded") == K.REFUND_SUCCEEDED
+    assert webhook_kind("stripe", "refund.updated", "pending") is None
     assert webhook_kind("braintree", "transaction_settlement_declined") == K.ACH_RETURNED
     assert webhook_kind("stripe", "customer.created") is None
     assert webhook_kind("braintree", "payment_intent.succeeded") is None

@@ -10,6 +10,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -68,6 +69,11 @@ class FakeWorld:
     # Outcome of each refund call in order, the last one repeating: ok | unknown_done
     # (refunded, response lost) | unavailable (transient, retryable).
     refund_script: list[str] = field(default_factory=lambda: ["ok"])
+    # (also: pending | failed, the refund's status at the gateway). Credits made, with
+    # when; a gateway without idempotency keys whose search shows a credit this late.
+    credits: list[tuple[datetime, GatewayRefundResult]] = field(default_factory=list)
+    refund_search_lag: timedelta | None = None
+    settled_only: bool = False  # partial refunds wait for settlement (Braintree)
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     on_authorize: Callable[[GatewayAuthorizeInput], None] | None = None
     refuse_hold: bool = False  # the ledger refuses the hold for good (e.g. unknown account)
@@ -202,18 +208,48 @@ class FakeWorld:
         if outcome == "unavailable":
             raise ApplicationError("gateway down", type="Unavailable")
         payment = self._by_reference(request.reference)
+        partial = request.amount_minor < payment.captured_minor
+        if self.settled_only and payment.state != "settled" and partial:  # braintree_gateway
+            raise ApplicationError("refunds wait until the capture has settled", type="Unavailable")
+        credit = self._credit(request, payment, outcome)
         if outcome == "unknown_done":
             raise ApplicationError(
                 "timed out after send", type="OutcomeUnknown", non_retryable=True
             )
-        return GatewayRefundResult(
+        return credit
+
+    def _credit(
+        self, request: GatewayRefundInput, payment: GatewayResult, outcome: str
+    ) -> GatewayRefundResult:
+        """The refund the gateway makes for this call, or the one it already made.
+
+        Without `refund_search_lag` the gateway replays an idempotency key (Stripe);
+        with it, it has none (Braintree): the adapter searches for a credit with the key
+        first, and a credit shows in that search only `refund_search_lag` after it was
+        made (server time: the activity's schedule time, so workflow timers count).
+        """
+        now = activity.info().current_attempt_scheduled_time
+        for made_at, made in self.credits:
+            if made.reference != f"re-{request.idempotency_key}":
+                continue
+            lag = self.refund_search_lag
+            if lag is None or now >= made_at + lag:
+                return made
+        status = outcome if outcome in ("pending", "failed") else "succeeded"
+        credit = GatewayRefundResult(
             gateway=request.gateway,
             reference=f"re-{request.idempotency_key}",
             payment_reference=payment.reference,
             amount_minor=request.amount_minor,
             currency=payment.currency,
-            status="succeeded",
+            status=status,
         )
+        self.credits.append((now, credit))
+        return credit
+
+    def refunded_at_gateway(self) -> int:
+        """Money the gateway gave back: every credit that did not fail."""
+        return sum(c.amount_minor for _, c in self.credits if c.status != "failed")
 
     @activity.defn(name=names.LOOKUP)
     async def lookup(self, request: GatewayLookupInput) -> LookupResult:

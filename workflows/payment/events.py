@@ -13,7 +13,10 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.events import EventIntent, EventKind, GatewayEvent, event_intent
     from paysaga.domain.status import PaymentStatus
 
+from workflows.payment import refunds as refund_steps
 from workflows.payment.state import PaymentState
+
+_REFUND_BY_ID_PATCH = "refund-events-by-refund-id"
 
 
 def apply(state: PaymentState, event: GatewayEvent) -> None:
@@ -41,6 +44,14 @@ def apply(state: PaymentState, event: GatewayEvent) -> None:
 
 
 def _mark_refund(state: PaymentState, event: GatewayEvent) -> None:
+    if workflow.patched(_REFUND_BY_ID_PATCH):
+        # Matched by the refund's own id (re_...): event.reference is the payment's.
+        refund_reference = event.data.get("refund_reference")
+        if refund_reference:
+            refund_steps.report(
+                state, refund_reference, failed=event.kind == EventKind.REFUND_FAILED
+            )
+        return
     reference = event.data.get("refund_reference") or event.reference
     status = "succeeded" if event.kind == EventKind.REFUND_SUCCEEDED else "failed"
     refunds = tuple(

@@ -6,8 +6,9 @@ event ids) when the history grows.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -15,35 +16,32 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import PaymentStatus, is_final
     from workflows import policies
 
-from workflows.payment import ach, cancellation
+from workflows.payment import ach, cancellation, refunds
 from workflows.payment.state import PaymentState
 
 # Events remembered for deduplication across continue-as-new (most recent kept).
 _SEEN_EVENTS_KEPT = 1000
+_WINDOW_CARRIED_PATCH = "refund-window-carried"
 
 
 async def serve(state: PaymentState) -> None:
-    deadline = workflow.now() + policies.refund_window(state.request.options)
+    deadline = _window_end(state)
     while not is_final(state.view.status) and not state.workflow_canceled:
-        remaining = deadline - workflow.now()
-        if remaining <= timedelta(0):
-            break
+        remaining: timedelta | None = deadline - workflow.now()
+        if remaining is not None and remaining <= timedelta(0):
+            if not refunds.keeps_open(state):
+                break
+            remaining = None  # open until the pending refund's outcome is reported
         try:
-            await workflow.wait_condition(
-                lambda: (
-                    state.ach_return is not None
-                    or _continue_as_new_due(state)
-                    or is_final(state.view.status)
-                    or state.workflow_canceled
-                ),
-                timeout=remaining,
-            )
+            await workflow.wait_condition(_woken(state, remaining is None), timeout=remaining)
         except TimeoutError:
-            break
+            continue  # the window ended: the check above decides
         except asyncio.CancelledError as error:
             cancellation.interrupted(state, error)
             continue
-        if state.ach_return is not None and state.view.status != PaymentStatus.RETURNED:
+        if refunds.unbook_due(state):
+            await refunds.unbook_failed(state)
+        elif state.ach_return is not None and state.view.status != PaymentStatus.RETURNED:
             await ach.apply_pending_return(state)
         elif _continue_as_new_due(state):
             await cancellation.wait_through_cancel(state, workflow.all_handlers_finished)
@@ -56,6 +54,27 @@ async def serve(state: PaymentState) -> None:
                 steps=state.view.steps[-50:],
             )
             workflow.continue_as_new(replace(state.request, carried=view))
+
+
+def _woken(state: PaymentState, past_window: bool) -> Callable[[], bool]:
+    return lambda: (
+        state.ach_return is not None
+        or _continue_as_new_due(state)
+        or is_final(state.view.status)
+        or refunds.unbook_due(state)
+        or (past_window and not refunds.pending(state))
+        or state.workflow_canceled
+    )
+
+
+def _window_end(state: PaymentState) -> datetime:
+    window = policies.refund_window(state.request.options)
+    if not workflow.patched(_WINDOW_CARRIED_PATCH):
+        return workflow.now() + window  # restarted at every continue-as-new
+    if state.view.refund_window_ends_at is None:
+        state.update(refund_window_ends_at=workflow.now() + window)
+    assert state.view.refund_window_ends_at is not None
+    return state.view.refund_window_ends_at
 
 
 def _continue_as_new_due(state: PaymentState) -> bool:

@@ -51,6 +51,10 @@ class PaymentState:
         self.reserved_minor = 0  # refunds accepted but not yet applied
         self.refund_outcomes: dict[str, RefundOutcome] = {}
         self.refunds_in_flight: set[str] = set()
+        # Refund reports (refund reference -> failed?) that arrived before their refund
+        # was recorded, and booked refunds the gateway reported failed, to un-book.
+        self.refund_reports: dict[str, bool] = {}
+        self.refunds_to_unbook: dict[str, None] = {}
         self.view = self._initial_view(request, request.carried)
 
     def _initial_view(self, request: PaymentRequest, resume: PaymentView | None) -> PaymentView:

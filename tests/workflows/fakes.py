@@ -265,14 +265,15 @@ class FakeWorld:
             raise ApplicationError("gateway unreachable", type="Unavailable", non_retryable=True)
         if len(self.calls["lookup"]) <= self.lookup_failures + self.lookup_misses:
             return LookupResult(found=False, payment=None)
-        if request.attempt_key is None and not self.declines_visible:
+        if getattr(request, "attempt_key", None) is None and not self.declines_visible:
             payment = self.payments.get(request.payment_id)
             return LookupResult(found=payment is not None, payment=payment)
         # Like the adapters: a live sale if any, else the latest failed one.
         sales = [
             self._current(sale)
             for key, sale in self.sales
-            if sale.payment_id == request.payment_id and request.attempt_key in (None, key)
+            if sale.payment_id == request.payment_id
+            and getattr(request, "attempt_key", None) in (None, key)
         ]
         live = [sale for sale in sales if sale.state != "failed"]
         pick = (live or sales)[-1] if sales else None

@@ -94,13 +94,9 @@ def sdk_error(exc: Exception, *, mutating: bool, retry_after: float | None) -> G
             "Braintree refused our credentials", gateway=GATEWAY, http_status=status
         )
     if isinstance(exc, NotFoundError):
-        if not str(exc):
-            # The SDK's bare 404 (its finds re-raise one naming the id): no such endpoint,
-            # a configuration or routing problem, retried and alerted, never a verdict.
-            return Unavailable(
-                "Braintree answered 404 for the endpoint", gateway=GATEWAY, http_status=404
-            )
-        error = InvalidRequest(str(exc), gateway=GATEWAY, http_status=404)
+        # The SDK raises it for any 404: an id it does not know on the paths that carry
+        # one (searches, which carry none, turn it into Unavailable: braintree_gateway).
+        error = InvalidRequest(str(exc) or "resource not found", gateway=GATEWAY, http_status=404)
         error.code = RESOURCE_MISSING
         return error
     if isinstance(exc, TooManyRequestsError):

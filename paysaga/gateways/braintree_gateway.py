@@ -318,7 +318,16 @@ class BraintreeGateway:
         return self._call(lambda: self._gw.transaction.find(reference), mutating=False)
 
     def _search(self, query: list[Any]) -> list[Any]:
-        return self._call(lambda: list(self._gw.transaction.search(query)), mutating=False)
+        try:
+            return self._call(lambda: list(self._gw.transaction.search(query)), mutating=False)
+        except InvalidRequest as exc:
+            if exc.http_status != 404:
+                raise
+            # A search names no id: its 404 is the endpoint's (a configuration or routing
+            # problem), to be retried and alerted, never "no such payment".
+            raise Unavailable(
+                "Braintree answered 404 for its search endpoint", gateway=GATEWAY, http_status=404
+            ) from exc
 
     def _by_order_id(self, order_id: str, kind: str, since: datetime | None = None) -> list[Any]:
         search = braintree.TransactionSearch

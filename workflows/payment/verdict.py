@@ -1,15 +1,17 @@
 """Whether one authorization attempt charged, decided before anything is resent or failed
 over, for gateways whose searches lag.
 
-Both gateways' searches are eventually consistent (Stripe: "data is searchable within a
-minute" at https://docs.stripe.com/search#data-freshness; Braintree's transaction search
-likewise), so one miss proves nothing. A miss becomes the verdict "not charged" only when
-a search answered at least SEARCH_LAG_BOUND after we last saw the attempt's request fail;
-until then the search is repeated on timers, and what it finds is the attempt's charge.
-A search that fails is retried on a capped backoff and alerted (LastError), never read
-as an answer. Lookups are of one attempt: Stripe by the attempt's idempotency key (its
-`attempt` metadata), Braintree by sales of our order id created since the attempt began
-(less CLOCK_SKEW), so an earlier, soft-declined dunning attempt is never taken for it.
+Both gateways' searches are eventually consistent (Stripe: "under normal operating
+conditions, data is searchable in under 1 minute", later during an outage,
+https://docs.stripe.com/search#data-freshness; Braintree's transaction search is an
+index too, with no read-after-write promise), so one miss proves nothing. A miss becomes
+the verdict "not charged" only when a search answered at least SEARCH_LAG_BOUND after we
+last saw the attempt's request fail; until then the search is repeated on timers, and
+what it finds is the attempt's charge. A search that fails is retried on a capped
+backoff and alerted (LastError), never read as an answer. Lookups are of one attempt:
+Stripe by the attempt's idempotency key (its `attempt` metadata), Braintree by sales of
+our order id created since the attempt began (less CLOCK_SKEW), so an earlier,
+soft-declined dunning attempt is never taken for it.
 """
 
 from __future__ import annotations

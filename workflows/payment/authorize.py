@@ -109,8 +109,8 @@ async def _authorize_resolving(
     none past the lag bound, after which Braintree may resend and either may fail over.
     """
     gateway = attempt.gateway
-    started_at = workflow.now()
-    state.attempt_started_at = started_at
+    state.attempt_started_at = workflow.now()
+    state.attempt_failed_at = None
     replays = gateway in verdict.REPLAYING_GATEWAYS
     sends = 0
     while True:
@@ -121,6 +121,7 @@ async def _authorize_resolving(
         failure = outcome
         if failure.type in _REFUSED:
             raise PaymentFailure(failure.reason())
+        state.attempt_failed_at = workflow.now()
         unavailable = failure.failover or failure.type in _UNAVAILABLE
         state.step("unavailable" if unavailable else "outcome_unknown", failure.reason())
         # Stripe: a replay answers for the first request. An unavailable gateway gets one
@@ -130,7 +131,7 @@ async def _authorize_resolving(
                 verdict.backoff(sends, verdict.REPLAY_BACKOFF_FIRST, verdict.REPLAY_BACKOFF_CAP)
             )
             continue  # the replay's answer is the first request's, if it ran
-        found = await verdict.search_verdict(state, gateway, started_at)
+        found = await verdict.search_verdict(state, gateway)
         if found is not None and found.state != "canceled":
             return _accepted(state, found)
         if unavailable or replays or sends >= verdict.BRAINTREE_SENDS:
@@ -199,7 +200,7 @@ async def lookup(state: PaymentState, gateway: str) -> GatewayResult | None:
     miss counts only past the lag bound); before it, one search by our payment id.
     """
     if state.attempt_started_at is not None:
-        return await verdict.search_verdict(state, gateway, state.attempt_started_at)
+        return await verdict.search_verdict(state, gateway)
     found = await calls.lookup(
         state.routing,
         GatewayLookupInput(gateway=gateway, payment_id=state.payment_id),

@@ -42,7 +42,7 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 # one comes back) before the search decides; Braintree: sends of one attempt, each after
 # a "not charged" verdict.
 REPLAYING_GATEWAYS: Final = frozenset({"stripe"})  # same key within 24 h: the stored answer
-STRIPE_REPLAYS: Final = 5
+STRIPE_REPLAYS: Final = 3
 BRAINTREE_SENDS: Final = 3
 REPLAY_BACKOFF_FIRST: Final = timedelta(seconds=2)
 REPLAY_BACKOFF_CAP: Final = timedelta(minutes=1)
@@ -72,11 +72,16 @@ async def search(state: PaymentState, gateway: str, started_at: datetime) -> Gat
     return found.payment if found.found else None
 
 
-async def search_verdict(
-    state: PaymentState, gateway: str, started_at: datetime
-) -> GatewayResult | None:
-    """The attempt's charge, or None once a search past the lag bound found nothing."""
-    deadline = workflow.now() + SEARCH_LAG_BOUND
+async def search_verdict(state: PaymentState, gateway: str) -> GatewayResult | None:
+    """The attempt's charge, or None once a search past the lag bound found nothing.
+
+    The lag counts from the attempt's last unanswered send; an attempt whose sends were
+    all answered (a decline) needs one search only.
+    """
+    started_at = state.attempt_started_at
+    assert started_at is not None
+    failed_at = state.attempt_failed_at
+    deadline = workflow.now() if failed_at is None else failed_at + SEARCH_LAG_BOUND
     failures = 0
     while True:
         try:

@@ -15,8 +15,9 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import invalid_request, translated
+from activities.errors import gateway_application_error, invalid_request, translated
 from paysaga.domain import activity_names as names
+from paysaga.domain.errors import PaysagaError
 from paysaga.domain.failures import ErrorType
 from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
@@ -32,7 +33,12 @@ from paysaga.domain.gateways import (
 )
 from paysaga.domain.reconciliation import ListSettledInput, SettledBatch, SettledItem
 from paysaga.gateways.base import CardGateway
-from paysaga.gateways.errors import OutcomeUnknown
+from paysaga.gateways.errors import (
+    RESOURCE_MISSING,
+    GatewayError,
+    InvalidRequest,
+    OutcomeUnknown,
+)
 from paysaga.gateways.router import GatewayRouter
 from paysaga.gateways.types import (
     AuthorizeRequest,
@@ -87,9 +93,37 @@ class GatewayActivities:
         except KeyError:
             raise invalid_request(f"gateway {name!r} is not configured") from None
 
-    async def _call(self, fn: Callable[[], T]) -> T:
+    async def _call(self, fn: Callable[[], T], *, mutating: bool = False) -> T:
         with translated():
-            return await asyncio.to_thread(fn)
+            if not mutating:
+                return await asyncio.to_thread(fn)
+            try:
+                return await asyncio.to_thread(fn)
+            except PaysagaError:
+                raise
+            except Exception as exc:
+                # An error the adapter does not recognise (an answer lacking a field, of an
+                # unexpected type: API versions drift) may come after the gateway acted.
+                # Retrying it blindly could charge again: the workflow resolves it first.
+                log.warning("gateway.unrecognised_error", error=type(exc).__name__)
+                raise OutcomeUnknown(
+                    f"unrecognised {type(exc).__name__} after the request may have been sent",
+                    gateway=getattr(exc, "gateway", "unknown"),
+                ) from exc
+
+    def _guard_resend(self, gateway: CardGateway, request: GatewayAuthorizeInput) -> None:
+        """Refuse a Temporal retry of a write to a gateway that does not replay keys.
+
+        An earlier attempt may have timed out or crashed after the gateway charged;
+        without idempotency at the gateway (Braintree) and with its search lagging, the
+        adapter's read-before-write cannot see that charge, so a resend could charge
+        twice. The workflow resolves the unknown outcome (search past the lag bound).
+        """
+        if activity.info().attempt > 1 and not gateway.replays_idempotency_keys:
+            raise OutcomeUnknown(
+                f"attempt {activity.info().attempt}: an earlier attempt may have charged",
+                gateway=request.gateway,
+            )
 
     def activities(self) -> list[Callable[..., object]]:
         return [
@@ -127,14 +161,17 @@ class GatewayActivities:
             customer_ref=request.customer_ref,
             description=request.description,
             capture_now=request.capture_now,
+            tag_attempt=request.tag_attempt,
         )
         debit_ach = getattr(gateway, "debit_ach", None)
-        if request.method_type == "ach":
-            if debit_ach is None:
-                raise invalid_request(f"{request.gateway} does not debit bank accounts")
-            payment = await self._call(lambda: debit_ach(call))
+        if request.method_type == "ach" and debit_ach is None:
+            raise invalid_request(f"{request.gateway} does not debit bank accounts")
+        with translated():
+            self._guard_resend(gateway, request)
+        if debit_ach is not None and request.method_type == "ach":
+            payment = await self._call(lambda: debit_ach(call), mutating=True)
         else:
-            payment = await self._call(lambda: gateway.authorize(call))
+            payment = await self._call(lambda: gateway.authorize(call), mutating=True)
         log.info(
             "gateway.authorized",
             gateway=request.gateway,
@@ -156,7 +193,8 @@ class GatewayActivities:
             payment = await self._call(
                 lambda: gateway.capture(
                     request.idempotency_key, request.reference, request.amount_minor
-                )
+                ),
+                mutating=True,
             )
         except ApplicationError as exc:
             if exc.type != ErrorType.INVALID_REQUEST:
@@ -176,7 +214,9 @@ class GatewayActivities:
         if str(current.state) in ("canceled", "failed"):
             return to_result(current)  # already void: the compensation is done
         return to_result(
-            await self._call(lambda: gateway.cancel(request.idempotency_key, request.reference))
+            await self._call(
+                lambda: gateway.cancel(request.idempotency_key, request.reference), mutating=True
+            )
         )
 
     @activity.defn(name=names.REFUND)
@@ -192,7 +232,8 @@ class GatewayActivities:
             result = await self._call(
                 lambda: gateway.refund(
                     request.idempotency_key, request.reference, request.amount_minor
-                )
+                ),
+                mutating=True,
             )
         return GatewayRefundResult(
             gateway=result.gateway,
@@ -228,12 +269,30 @@ class GatewayActivities:
         gateway = self._gateway(request.gateway)
         if request.reference:
             reference = request.reference
-            payment: GatewayPayment | None = await self._call(lambda: gateway.retrieve(reference))
+            payment = await self._retrieve_if_known(gateway, reference)
         else:
-            payment = await self._call(lambda: gateway.lookup(request.payment_id))
+            payment = await self._call(
+                lambda: gateway.lookup(
+                    request.payment_id, attempt_key=request.attempt_key, since=request.since
+                )
+            )
         return LookupResult(
             found=payment is not None, payment=to_result(payment) if payment else None
         )
+
+    async def _retrieve_if_known(
+        self, gateway: CardGateway, reference: str
+    ) -> GatewayPayment | None:
+        """The payment, or None when the gateway says it has no such id (a 404 for the
+        resource, not for the endpoint: that one is retried, never a verdict)."""
+        try:
+            return await asyncio.to_thread(gateway.retrieve, reference)
+        except InvalidRequest as exc:
+            if exc.code != RESOURCE_MISSING:
+                raise gateway_application_error(exc) from exc
+            return None
+        except GatewayError as exc:
+            raise gateway_application_error(exc) from exc
 
     @activity.defn(name=names.LIST_SETTLED)
     async def list_settled(self, request: ListSettledInput) -> SettledBatch:

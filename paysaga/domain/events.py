@@ -104,10 +104,25 @@ class EventIntent(StrEnum):
     DEBIT_RETURNED = "debit_returned"  # an ACH debit came back (R01 ...)
     SETTLEMENT_EXCEPTION = "settlement_exception"  # reconciliation found a mismatch
     REFUND_STATUS = "refund_status"  # a refund succeeded or failed at the gateway
+    # A charge reported after the authorization was settled, that is not the one the
+    # payment holds (a late success of an attempt we resolved otherwise): to be voided
+    # or refunded, never dropped.
+    UNMATCHED_CHARGE = "unmatched_charge"
 
 
-def event_intent(kind: EventKind, status: PaymentStatus, method_type: str) -> EventIntent:
-    """Map an event of `kind` to an intent for a payment in `status` paid by `method_type`."""
+def event_intent(
+    kind: EventKind,
+    status: PaymentStatus,
+    method_type: str,
+    *,
+    reference: str | None = None,
+    held_reference: str | None = None,
+) -> EventIntent:
+    """Map an event of `kind` to an intent for a payment in `status` paid by `method_type`.
+
+    `reference` is the event's gateway reference and `held_reference` the one the payment
+    holds; when given, a charge reported outside the wait for an answer is compared.
+    """
     ach = method_type == "ach"
     if ach and status == PaymentStatus.PROCESSING:
         # Stripe reports a submitted debit settling as payment_intent.succeeded, and
@@ -118,7 +133,11 @@ def event_intent(kind: EventKind, status: PaymentStatus, method_type: str) -> Ev
             kind = EventKind.ACH_RETURNED
     if kind in (EventKind.PAYMENT_AUTHORIZED, EventKind.PAYMENT_CAPTURED):
         waiting = status in (PaymentStatus.AUTHORIZING, PaymentStatus.REQUIRES_ACTION)
-        return EventIntent.GATEWAY_ANSWER if waiting else EventIntent.NONE
+        if waiting:
+            return EventIntent.GATEWAY_ANSWER
+        if reference is not None and reference != held_reference:
+            return EventIntent.UNMATCHED_CHARGE
+        return EventIntent.NONE
     if kind == EventKind.PAYMENT_FAILED:
         waiting = status == PaymentStatus.REQUIRES_ACTION
         return EventIntent.GATEWAY_ANSWER if waiting else EventIntent.NONE

@@ -8,6 +8,7 @@ typed precisely: ints for money, tuples for sequences, datetimes in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class GatewayAuthorizeInput:
     customer_ref: str | None = None
     description: str = ""
     method_type: str = "card"  # ach: a bank debit that settles days later
+    # Tag the gateway's record with this attempt (Stripe metadata `attempt` = the key) so
+    # lookups can tell attempts apart; False for workflows from before (same request body).
+    tag_attempt: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class GatewayLookupInput:
     gateway: str
     payment_id: str
     reference: str | None = None  # retrieve by reference when known
+    # One attempt only: Stripe by its `attempt` metadata (= the attempt's idempotency key),
+    # Braintree by sales of our order id created since `since` (it has no attempt tag).
+    attempt_key: str | None = None
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)

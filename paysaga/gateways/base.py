@@ -22,6 +22,9 @@ from paysaga.gateways.types import (
 @runtime_checkable
 class CardGateway(Protocol):
     name: str
+    # Does a resend with the same idempotency key return the first request's result?
+    # (Stripe: yes, for 24 h; Braintree: it has no idempotency key.)
+    replays_idempotency_keys: bool
 
     def vault_customer(
         self, idempotency_key: str, *, email: str, name: str, payment_method: str
@@ -39,8 +42,14 @@ class CardGateway(Protocol):
 
     def retrieve(self, reference: str) -> GatewayPayment: ...
 
-    def lookup(self, payment_id: str) -> GatewayPayment | None:
-        """Find the payment made for our payment id, to resolve an OutcomeUnknown."""
+    def lookup(
+        self, payment_id: str, *, attempt_key: str | None = None, since: datetime | None = None
+    ) -> GatewayPayment | None:
+        """Find the payment made for our payment id, to resolve an OutcomeUnknown.
+
+        `attempt_key` (Stripe) / `since` (Braintree) narrow it to one attempt. Searches are
+        eventually consistent at both gateways: None is "not visible yet", not a verdict.
+        """
         ...
 
     def list_settled(self, start: datetime, end: datetime) -> list[SettledTransaction]: ...

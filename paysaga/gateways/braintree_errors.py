@@ -27,6 +27,7 @@ from braintree.exceptions.upgrade_required_error import UpgradeRequiredError
 
 from paysaga.gateways.declines import BRAINTREE_PROCESSOR_UNAVAILABLE, Decline, braintree_decline
 from paysaga.gateways.errors import (
+    RESOURCE_MISSING,
     AuthenticationFailed,
     Declined,
     GatewayError,
@@ -93,8 +94,10 @@ def sdk_error(exc: Exception, *, mutating: bool, retry_after: float | None) -> G
             "Braintree refused our credentials", gateway=GATEWAY, http_status=status
         )
     if isinstance(exc, NotFoundError):
+        # The SDK raises it for any 404: an id it does not know on the paths that carry
+        # one (searches, which carry none, turn it into Unavailable: braintree_gateway).
         error = InvalidRequest(str(exc) or "resource not found", gateway=GATEWAY, http_status=404)
-        error.code = "resource_missing"
+        error.code = RESOURCE_MISSING
         return error
     if isinstance(exc, TooManyRequestsError):
         return RateLimited(
@@ -119,7 +122,13 @@ def sdk_error(exc: Exception, *, mutating: bool, retry_after: float | None) -> G
             code = text.rsplit(" ", 1)[-1]
             answered = int(code) if code.isdigit() else None
             return _transport(Wire.ANSWERED, text, mutating, status=answered)
-        return InvalidRequest(text or "unexpected gateway answer", gateway=GATEWAY)
+        # The SDK wraps any other failure of the request here (a transport error
+        # requests raised past its own classes, an answer it could not parse): the
+        # request may have been sent, so a write's outcome is unknown.
+        reason = not_sent(exc, BRAINTREE)
+        if reason is not None:
+            return _transport(Wire.NOT_SENT, reason, mutating)
+        return _transport(Wire.NO_ANSWER, f"Braintree unexpected error ({text})", mutating)
     return None
 
 

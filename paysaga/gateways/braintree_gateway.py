@@ -71,6 +71,7 @@ class BraintreeGateway:
     """`CardGateway` on Braintree. Thread-safe; one instance per configuration."""
 
     name = GATEWAY
+    replays_idempotency_keys = False  # Braintree's API has no idempotency key
 
     def __init__(
         self,
@@ -277,9 +278,18 @@ class BraintreeGateway:
     def retrieve(self, reference: str) -> GatewayPayment:
         return self._payment(self._find(reference), with_refunds=True)
 
-    def lookup(self, payment_id: str) -> GatewayPayment | None:
-        """The sale for our payment id: a successful one if any, else the latest failed."""
-        return self._find_sale(payment_id, successful_only=False)
+    def lookup(
+        self, payment_id: str, *, attempt_key: str | None = None, since: datetime | None = None
+    ) -> GatewayPayment | None:
+        """The sale for our payment id: a successful one if any, else the latest failed.
+
+        `since` keeps only sales created from then on (one attempt: the workflow runs its
+        attempts one after another). Braintree's search is eventually consistent
+        (https://developer.paypal.com/braintree/docs/reference/request/transaction/search/python):
+        a miss is "not visible yet", which the workflow turns into a verdict only past a
+        lag bound.
+        """
+        return self._find_sale(payment_id, successful_only=False, since=since)
 
     def list_settled(self, start: datetime, end: datetime) -> list[SettledTransaction]:
         """Sales and refunds settled in [start, end), with fees per our schedule."""
@@ -335,14 +345,28 @@ class BraintreeGateway:
         return self._call(lambda: self._gw.transaction.find(reference), mutating=False)
 
     def _search(self, query: list[Any]) -> list[Any]:
-        return self._call(lambda: list(self._gw.transaction.search(query)), mutating=False)
+        try:
+            return self._call(lambda: list(self._gw.transaction.search(query)), mutating=False)
+        except InvalidRequest as exc:
+            if exc.http_status != 404:
+                raise
+            # A search names no id: its 404 is the endpoint's (a configuration or routing
+            # problem), to be retried and alerted, never "no such payment".
+            raise Unavailable(
+                "Braintree answered 404 for its search endpoint", gateway=GATEWAY, http_status=404
+            ) from exc
 
-    def _by_order_id(self, order_id: str, kind: str) -> list[Any]:
+    def _by_order_id(self, order_id: str, kind: str, since: datetime | None = None) -> list[Any]:
         search = braintree.TransactionSearch
-        return self._search([search.order_id == order_id, search.type == kind])
+        query = [search.order_id == order_id, search.type == kind]
+        if since is not None:
+            query.append(search.created_at >= records.utc(since).replace(tzinfo=None))
+        return self._search(query)
 
-    def _find_sale(self, payment_id: str, *, successful_only: bool) -> GatewayPayment | None:
-        sales = self._by_order_id(payment_id, braintree.Transaction.Type.Sale)
+    def _find_sale(
+        self, payment_id: str, *, successful_only: bool, since: datetime | None = None
+    ) -> GatewayPayment | None:
+        sales = self._by_order_id(payment_id, braintree.Transaction.Type.Sale, since)
         sales.sort(key=lambda t: (t.created_at, t.id))
         good = [t for t in sales if t.status not in records.FAILED]
         pick = good or ([] if successful_only else sales)

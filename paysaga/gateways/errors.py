@@ -42,6 +42,11 @@ class Declined(GatewayError):
         self.soft = soft
 
 
+# The code of an InvalidRequest for an id the gateway does not know (a 404 for the
+# resource; a 404 for the endpoint is Unavailable, retried and never a verdict).
+RESOURCE_MISSING = "resource_missing"
+
+
 class InvalidRequest(GatewayError):
     code = "gateway_invalid_request"
 

@@ -16,12 +16,14 @@ import structlog
 
 from paysaga.gateways.declines import decline
 from paysaga.gateways.errors import (
+    RESOURCE_MISSING,
     AuthenticationFailed,
     Declined,
     GatewayError,
     IdempotencyMismatch,
     InvalidRequest,
     RateLimited,
+    Unavailable,
 )
 from paysaga.gateways.transport import (
     STRIPE,
@@ -75,7 +77,14 @@ def map_stripe_error(exc: stripe.StripeError, *, mutating: bool) -> GatewayError
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return AuthenticationFailed(message, **kw)
     if isinstance(exc, stripe.InvalidRequestError):
-        return InvalidRequest(message, field=exc.param, **kw)
+        if exc.http_status == 404 and exc.code != RESOURCE_MISSING:
+            # "Unrecognized request URL": no such endpoint (a configuration or routing
+            # problem), retried and alerted, never a verdict on a payment.
+            return Unavailable(message, **kw)
+        error = InvalidRequest(message, field=exc.param, **kw)
+        if exc.code == RESOURCE_MISSING:
+            error.code = RESOURCE_MISSING
+        return error
     if isinstance(exc, stripe.APIConnectionError):
         return _connection_error(exc, mutating)
     # APIError (5xx, or an answer the SDK could not read) and any other status.

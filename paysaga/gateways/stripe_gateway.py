@@ -39,6 +39,13 @@ _STATES = {
 }
 
 
+def _metadata(request: AuthorizeRequest) -> dict[str, str]:
+    metadata = {"payment_id": request.payment_id}
+    if request.tag_attempt:
+        metadata["attempt"] = request.idempotency_key
+    return metadata
+
+
 def _get(obj: Any, key: str) -> Any:
     """A field of a StripeObject (not a dict in SDK 16) or None."""
     if obj is None:
@@ -51,6 +58,9 @@ class StripeGateway:
     """The CardGateway Protocol on Stripe, plus ACH debits."""
 
     name = NAME
+    # https://docs.stripe.com/api/idempotent_requests: a same-key request within 24 h
+    # returns the stored result of the first one instead of executing again.
+    replays_idempotency_keys = True
 
     def __init__(
         self,
@@ -136,7 +146,7 @@ class StripeGateway:
             "payment_method": request.payment_method,
             "capture_method": "automatic" if request.capture_now else "manual",
             "confirm": True,
-            "metadata": {"payment_id": request.payment_id},
+            "metadata": _metadata(request),
             "payment_method_types": ["card"],
             "expand": ["latest_charge"],
         }
@@ -154,7 +164,7 @@ class StripeGateway:
             "payment_method": request.payment_method,
             "customer": request.customer_ref,
             "confirm": True,
-            "metadata": {"payment_id": request.payment_id},
+            "metadata": _metadata(request),
             "payment_method_types": ["us_bank_account"],
             "expand": ["latest_charge"],
         }
@@ -235,11 +245,16 @@ class StripeGateway:
         )
         return self._payment(intent)
 
-    def lookup(self, payment_id: str) -> GatewayPayment | None:
-        escaped = payment_id.replace("'", "\\'")
+    def lookup(
+        self, payment_id: str, *, attempt_key: str | None = None, since: datetime | None = None
+    ) -> GatewayPayment | None:
+        # Search is not read-after-write consistent (https://docs.stripe.com/search#data-freshness):
+        # a miss means "not visible yet"; the workflow decides when a miss is a verdict.
+        field, value = ("attempt", attempt_key) if attempt_key else ("payment_id", payment_id)
+        escaped = value.replace("'", "\\'")
         result = self._call(
             lambda: self._client.v1.payment_intents.search(
-                params={"query": f"metadata['payment_id']:'{escaped}'", "limit": 10}
+                params={"query": f"metadata['{field}']:'{escaped}'", "limit": 10}
             ),
             mutating=False,
         )

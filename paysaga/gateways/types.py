@@ -39,6 +39,7 @@ class AuthorizeRequest:
     customer_ref: str | None = None
     description: str = ""
     capture_now: bool = False
+    tag_attempt: bool = False  # record idempotency_key as the attempt (Stripe metadata)
 
 
 @dataclass(frozen=True)

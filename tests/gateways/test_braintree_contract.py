@@ -265,3 +265,17 @@ def test_full_refund_when_settlement_wins_the_race_with_the_void(
     assert (refund.status, refund.amount_minor) == ("succeeded", 3_100)
     assert refund.reference != payment.reference  # a refund transaction, not a void
     assert bt.refund(f"{K}:raced", payment.reference, 3_100) == refund
+
+
+def test_lookup_of_one_attempt_by_creation_time(bt: BraintreeGateway) -> None:
+    """An attempt's lookup keeps only sales created since it began (issue 13, defect 2):
+    an earlier attempt's sale of the same order id is not this attempt's."""
+    from datetime import UTC, datetime, timedelta
+
+    request = new_payment(998)
+    payment = bt.authorize(request)
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    found = bt.lookup(request.payment_id, since=before)
+    assert found is not None and found.reference == payment.reference
+    assert bt.lookup(request.payment_id, since=later) is None

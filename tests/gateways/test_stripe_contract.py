@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -298,3 +299,14 @@ def test_ach_debit_from_plaid_processor_token_settles_or_returns(
     control(sandbox_servers.stripe_url, "settle", {})
     settled = stripe_gateway.retrieve(ok.reference)
     assert settled.state is GatewayPaymentState.SETTLED and settled.captured_minor == 10_000
+
+
+def test_lookup_of_one_attempt_by_its_key(stripe_gateway: StripeGateway) -> None:
+    """An attempt tagged with its key is found by it, and only by it (issue 13, defect 2):
+    a dunning retry of the same payment id is another attempt."""
+    first = replace(_auth(testdata.STRIPE_PM_SUCCESS), tag_attempt=True)
+    second = replace(first, idempotency_key=f"{_key()}:authorize-2")
+    payment = stripe_gateway.authorize(first)
+    found = stripe_gateway.lookup(first.payment_id, attempt_key=first.idempotency_key)
+    assert found is not None and found.reference == payment.reference
+    assert stripe_gateway.lookup(first.payment_id, attempt_key=second.idempotency_key) is None

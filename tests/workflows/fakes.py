@@ -59,6 +59,7 @@ class FakeWorld:
     # ok | soft | hard | unknown_done | unknown_lost | requires_action | unavailable | slow
     # | unavailable_done (the gateway charged, then the call still failed as unavailable)
     # | rate_limited (429 until the retries ran out; nothing was charged)
+    # | malformed_done (charged, then an error the adapter did not recognise)
     authorize_script: list[str] = field(default_factory=lambda: ["ok"])
     gateways: tuple[str, ...] = ("stripe", "braintree")
     calls: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
@@ -84,6 +85,15 @@ class FakeWorld:
     capture_script: list[str] = field(default_factory=lambda: ["ok"])
     # The ledger is away (shard down): postings fail as ShardUnavailable (retryable).
     ledger_down: bool = False
+    # Gateways answering a repeated idempotency key with the first result, like Stripe
+    # (https://docs.stripe.com/api/idempotent_requests); Braintree has no such key.
+    idempotent_gateways: tuple[str, ...] = ("stripe",)
+    # A declined sale stays at the gateway as a failed payment, visible to lookups (as
+    # Braintree's processor_declined sales are).
+    declines_visible: bool = False
+    # Every sale the gateway made, with the attempt key it was made for.
+    sales: list[tuple[str, GatewayResult]] = field(default_factory=list)
+    stored: dict[str, GatewayResult | ApplicationError] = field(default_factory=dict)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -119,13 +129,52 @@ class FakeWorld:
         self.calls["authorize"].append(request)
         if self.on_authorize:
             self.on_authorize(request)
+        stored = self.stored.get(request.idempotency_key)
+        if stored is not None and request.gateway in self.idempotent_gateways:
+            if isinstance(stored, ApplicationError):
+                raise stored
+            return self._current(stored)
+        try:
+            return await self._authorize(request)
+        except ApplicationError as exc:
+            if exc.type == "Declined":
+                self.stored[request.idempotency_key] = exc
+            raise
+
+    def _record_sale(self, request: GatewayAuthorizeInput, result: GatewayResult) -> None:
+        self.sales.append((request.idempotency_key, result))
+        self.stored[request.idempotency_key] = result
+
+    def _current(self, sale: GatewayResult) -> GatewayResult:
+        """A recorded sale as it stands now (captured, canceled ... since)."""
+        now = self.payments.get(sale.payment_id)
+        return now if now is not None and now.reference == sale.reference else sale
+
+    def _declined_sale(self, request: GatewayAuthorizeInput) -> None:
+        if self.declines_visible:
+            failed = GatewayResult(
+                gateway=request.gateway,
+                reference=f"ref-{len(self.calls['authorize'])}-{request.gateway}",
+                payment_id=request.payment_id,
+                state="failed",
+                amount_minor=request.amount_minor,
+                captured_minor=0,
+                refunded_minor=0,
+                currency=request.currency,
+                decline_code="insufficient_funds",
+            )
+            self.sales.append((request.idempotency_key, failed))
+
+    async def _authorize(self, request: GatewayAuthorizeInput) -> GatewayResult:
         outcome = self._next_outcome()
         if outcome == "slow":
             await self.release_slow.wait()
             outcome = "ok"
         if outcome == "soft":
+            self._declined_sale(request)
             raise declined("insufficient_funds", soft=True)
         if outcome == "hard":
+            self._declined_sale(request)
             raise declined("stolen_card", soft=False)
         if outcome == "unavailable":
             raise ApplicationError(
@@ -153,6 +202,15 @@ class FakeWorld:
         if request.method_type == "ach" and state == "captured":  # ACH debit
             result = GatewayResult(**{**result.__dict__, "state": "processing"})
         self.payments[request.payment_id] = result
+        self._record_sale(request, result)
+        if outcome == "malformed_done":
+            # The gateway charged, then the adapter choked on its answer: an error type
+            # nobody classified (retryable by default, as the old activity raised it).
+            raise ApplicationError(
+                "'NoneType' object has no attribute 'amount_received'",
+                type="AttributeError",
+                non_retryable=True,
+            )
         if outcome == "unknown_done":
             raise ApplicationError(
                 "timed out after send", type="OutcomeUnknown", non_retryable=True
@@ -258,8 +316,19 @@ class FakeWorld:
             raise ApplicationError("gateway unreachable", type="Unavailable", non_retryable=True)
         if len(self.calls["lookup"]) <= self.lookup_failures + self.lookup_misses:
             return LookupResult(found=False, payment=None)
-        payment = self.payments.get(request.payment_id)
-        return LookupResult(found=payment is not None, payment=payment)
+        if getattr(request, "attempt_key", None) is None and not self.declines_visible:
+            payment = self.payments.get(request.payment_id)
+            return LookupResult(found=payment is not None, payment=payment)
+        # Like the adapters: a live sale if any, else the latest failed one.
+        sales = [
+            self._current(sale)
+            for key, sale in self.sales
+            if sale.payment_id == request.payment_id
+            and getattr(request, "attempt_key", None) in (None, key)
+        ]
+        live = [sale for sale in sales if sale.state != "failed"]
+        pick = (live or sales)[-1] if sales else None
+        return LookupResult(found=pick is not None, payment=pick)
 
     def _by_reference(self, reference: str) -> GatewayResult:
         for payment in self.payments.values():

@@ -31,6 +31,7 @@ from paysaga.gateways.errors import InvalidRequest
 from paysaga.gateways.types import GatewayPayment, GatewayPaymentState
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import UPDATE_REJECTED, payment_request, worker
+from tests.workflows.test_payment import _LOOKUPS_TO_VERDICT as LOOKUPS_TO_VERDICT
 from tests.workflows.test_payment import wait_status
 from workers.registry import WORKFLOWS
 from workflows import calls, policies
@@ -208,19 +209,23 @@ async def test_refund_is_booked_after_a_long_ledger_outage(
 async def test_capture_after_failover_is_booked_under_its_own_key(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    """Defect 5: stripe charged though it answered unavailable, a lagging search missed
-    it, the charge failed over and stripe's capture was booked and refunded; braintree's
-    capture must not meet stripe's ledger key."""
-    world = FakeWorld(authorize_script=["unavailable_done", "ok"], lookup_misses=1)
+    """Defect 5: braintree charged though it answered unavailable, its search did not
+    show the charge within the lag bound, the payment failed over and braintree's capture
+    was booked and refunded; stripe's capture must not meet braintree's ledger key."""
+    world = FakeWorld(
+        authorize_script=["unavailable_done", "ok"],
+        lookup_misses=LOOKUPS_TO_VERDICT,
+        gateways=("braintree", "stripe"),
+    )
     request = payment_request(task_queue, options=SHORT)
     async with worker(env.client, task_queue, world.activities()):
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         result = await handle.result()
-    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "braintree"]
-    assert [r.gateway for r in world.calls["refund"]] == ["stripe"]  # the compensation
-    assert result.status == PaymentStatus.CAPTURED and result.gateway == "braintree"
+    assert [a.gateway for a in world.calls["authorize"]] == ["braintree", "stripe"]
+    assert [r.gateway for r in world.calls["refund"]] == ["braintree"]  # the compensation
+    assert result.status == PaymentStatus.CAPTURED and result.gateway == "stripe"
     keys = [c.idempotency_key for c in world.calls["ledger_capture"]]
-    assert keys == [f"{handle.id}:capture-stripe", f"{handle.id}:capture-braintree"]
+    assert keys == [f"{handle.id}:capture-braintree", f"{handle.id}:capture-stripe"]
     assert world.net_posted(handle.id) == 1000
 
 

@@ -13,6 +13,7 @@ from paysaga.domain.payments import PaymentOptions
 from paysaga.domain.status import PaymentStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.helpers import payment_request, worker
+from workflows.payment.verdict import BRAINTREE_SENDS, STRIPE_REPLAYS
 
 SHORT = PaymentOptions(refund_window_s=3600)
 
@@ -27,12 +28,16 @@ async def _pay(env: WorkflowEnvironment, task_queue: str, world: FakeWorld) -> s
 
 
 async def test_rate_limited_gateway_fails_over(env: WorkflowEnvironment, task_queue: str) -> None:
-    world = FakeWorld(authorize_script=["rate_limited", "ok"])
+    world = FakeWorld(authorize_script=["rate_limited", "rate_limited", "ok"])  # create, replay
     assert await _pay(env, task_queue, world) == f"{PaymentStatus.CAPTURED} braintree"
-    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "braintree"]
-    # Stripe is asked whether it charged anyway, then by the compensation (which has no
-    # reference to cancel) whether anything is authorized there.
-    assert [q.gateway for q in world.calls["lookup"]] == ["stripe", "stripe"]
+    # Stripe is asked whether it charged anyway (one replay of the create, then its
+    # search until past the lag bound), then by the compensation (which has no reference
+    # to cancel) whether anything is authorized there: always this attempt.
+    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "stripe", "braintree"]
+    assert {q.gateway for q in world.calls["lookup"]} == {"stripe"}
+    assert {q.attempt_key for q in world.calls["lookup"]} == {
+        world.calls["authorize"][0].idempotency_key
+    }
     holds = [e for e in world.entries.values() if e.kind == "hold"]
     assert sorted(e.state for e in holds) == ["posted", "voided"]
 
@@ -40,7 +45,8 @@ async def test_rate_limited_gateway_fails_over(env: WorkflowEnvironment, task_qu
 async def test_every_gateway_unavailable_fails(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld(authorize_script=["unavailable"])
     assert await _pay(env, task_queue, world) == f"{PaymentStatus.FAILED} braintree"
-    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "braintree"]
+    # Stripe's create is replayed once before its search decides; Braintree's is not.
+    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "stripe", "braintree"]
     assert all(e.state == "voided" for e in world.entries.values())
 
 
@@ -50,12 +56,18 @@ async def test_a_decline_never_fails_over(env: WorkflowEnvironment, task_queue: 
     assert [a.gateway for a in world.calls["authorize"]] == ["stripe"]
 
 
-async def test_an_unresolved_unknown_outcome_never_fails_over(
+async def test_an_unknown_outcome_fails_over_only_once_resolved(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    """The gateway may have charged: another gateway could charge the customer twice."""
+    """The gateway may have charged: another gateway could charge the customer twice.
+    Stripe's create is replayed with its key, then its search must find nothing past the
+    lag bound; Braintree's sale is resent only after such a verdict, a bounded number of
+    times; only then does the payment move on (and here, fail)."""
     world = FakeWorld(authorize_script=["unknown_lost"])
-    assert await _pay(env, task_queue, world) == f"{PaymentStatus.FAILED} stripe"
+    assert await _pay(env, task_queue, world) == f"{PaymentStatus.FAILED} braintree"
     attempts = world.calls["authorize"]
-    assert [a.gateway for a in attempts] == ["stripe"] * 3  # resent, never elsewhere
-    assert len({a.idempotency_key for a in attempts}) == 1
+    stripe = [a for a in attempts if a.gateway == "stripe"]
+    assert len(stripe) == 1 + STRIPE_REPLAYS and len({a.idempotency_key for a in stripe}) == 1
+    assert [a.gateway for a in attempts[len(stripe) :]] == ["braintree"] * BRAINTREE_SENDS
+    first_braintree = next(i for i, c in enumerate(world.calls["lookup"]) if c.gateway != "stripe")
+    assert first_braintree > 0  # Stripe's verdict came before Braintree was asked

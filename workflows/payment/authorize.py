@@ -1,14 +1,17 @@
 """One authorization at one gateway, and finding out what the gateway did.
 
-The gateway's response and its webhook race; an unknown outcome is resolved by a lookup
-(then resent with the same idempotency key); an unavailable gateway is asked whether it
-charged anyway before the charge fails over. Raises `Declined` for a decline (the
-caller's dunning decides) and `FailOver` when no authorization can have happened.
+The gateway's response and its webhook race. A failure that may come after the gateway
+charged (unknown outcome, timeout, an unrecognised error, unavailable) is resolved
+before anything is resent or failed over: Stripe by replaying the create with the
+attempt's idempotency key, Braintree (and Stripe when no replay is answered) by the
+search verdict of payment.verdict. Raises `Declined` for a decline (the caller's
+dunning decides) and `FailOver` when no authorization can have happened.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -21,10 +24,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls
     from workflows.failures import Failure, PaymentFailure, classify
 
+from workflows.payment import verdict
 from workflows.payment.state import PaymentState
 
 _LOOKUP_ROUNDS = 3  # outcome-unknown resolutions before giving up on one attempt
 _LOOKUP_BEFORE_FAILOVER_PATCH = "lookup-before-failover"
+# Unknown outcomes resolved authoritatively (Stripe replays, Braintree search past the lag
+# bound, per attempt) before anything is resent or failed over; older runs replay the loop.
+_RESOLVE_PATCH = "authorize-resolve-unknown-per-attempt"
+_UNAVAILABLE = (ErrorType.UNAVAILABLE, ErrorType.RATE_LIMITED)
+# Answers refusing the request: the gateway did nothing with it.
+_REFUSED = (
+    ErrorType.INVALID_REQUEST,
+    ErrorType.AUTHENTICATION_FAILED,
+    ErrorType.IDEMPOTENCY_MISMATCH,
+    ErrorType.VALIDATION_ERROR,
+)
 
 
 class Declined(Exception):
@@ -53,26 +68,14 @@ async def authorize_once(state: PaymentState, gateway: str, step: str) -> Gatewa
         description=request.description,
         method_type=request.method_type,
     )
+    if workflow.patched(_RESOLVE_PATCH):
+        return await _authorize_resolving(state, replace(attempt, tag_attempt=True))
     for _ in range(_LOOKUP_ROUNDS):
-        state.webhook_payment = None
-        handle = calls.start_authorize(request.routing, attempt)
-        # Card payments confirm on the gateway response or the webhook, whichever
-        # comes first; a late response is then ignored.
-        await workflow.wait_condition(
-            lambda h=handle: h.done() or state.webhook_payment is not None  # type: ignore[misc]
-        )
-        if not handle.done():
-            handle.add_done_callback(_consume)
-            event = state.webhook_payment
-            assert event is not None
-            state.step("confirmed_by_webhook", event.event_id)
-            return result_from_event(state, gateway, event)
-        try:
-            result = handle.result()
-        except ActivityError as exc:
-            failure = classify(exc)
-            if failure.type == ErrorType.DECLINED:
-                raise Declined(failure) from exc
+        outcome = await _send(state, attempt)
+        if isinstance(outcome, GatewayResult):
+            result = outcome
+        else:
+            failure = outcome
             if failure.outcome_unknown:
                 state.step("outcome_unknown", failure.reason())
                 found = await lookup(state, gateway)
@@ -82,26 +85,93 @@ async def authorize_once(state: PaymentState, gateway: str, step: str) -> Gatewa
                     continue
                 state.step("lookup", f"found {found.reference} {found.state}")
                 result = found
-            elif failure.failover or failure.type in (
-                ErrorType.UNAVAILABLE,
-                ErrorType.RATE_LIMITED,
-            ):
+            elif failure.failover or failure.type in _UNAVAILABLE:
                 found = await _charged_despite(state, failure, gateway)
                 if found is None:
-                    raise FailOver(failure) from exc
+                    raise FailOver(failure)
                 result = found
             else:
-                raise PaymentFailure(failure.reason()) from exc
-        if result.state == "failed":
-            soft = False
-            raise Declined(
-                Failure(
-                    ErrorType.DECLINED, "the gateway failed the payment", result.decline_code, soft
-                )
-            )
-        state.step("authorized", f"{result.reference} {result.state}")
-        return result
+                raise PaymentFailure(failure.reason())
+        return _accepted(state, result)
     raise PaymentFailure("outcome unknown: the gateway never confirmed the authorization")
+
+
+async def _authorize_resolving(
+    state: PaymentState, attempt: GatewayAuthorizeInput
+) -> GatewayResult:
+    """One attempt whose every outcome is resolved before anything is resent or failed over.
+
+    A failure that is not an answer refusing the request (declined, invalid) may come
+    after the gateway charged: unknown outcomes, timeouts, errors nobody recognises, and
+    unavailable (an earlier retry may have charged). Stripe replays the create with the
+    attempt's key, whose answer is authoritative; when no replay is answered, and for
+    Braintree (no idempotency key), the search verdict decides: the attempt's charge, or
+    none past the lag bound, after which Braintree may resend and either may fail over.
+    """
+    gateway = attempt.gateway
+    state.attempt_started_at = workflow.now()
+    state.attempt_failed_at = None
+    replays = gateway in verdict.REPLAYING_GATEWAYS
+    sends = 0
+    while True:
+        sends += 1
+        outcome = await _send(state, attempt)
+        if isinstance(outcome, GatewayResult):
+            return _accepted(state, outcome)
+        failure = outcome
+        if failure.type in _REFUSED:
+            raise PaymentFailure(failure.reason())
+        state.attempt_failed_at = workflow.now()
+        unavailable = failure.failover or failure.type in _UNAVAILABLE
+        state.step("unavailable" if unavailable else "outcome_unknown", failure.reason())
+        # Stripe: a replay answers for the first request. An unavailable gateway gets one
+        # (then the search decides, so that failing over is not held up by an outage).
+        if replays and sends <= (1 if unavailable else verdict.STRIPE_REPLAYS):
+            await workflow.sleep(
+                verdict.backoff(sends, verdict.REPLAY_BACKOFF_FIRST, verdict.REPLAY_BACKOFF_CAP)
+            )
+            continue  # the replay's answer is the first request's, if it ran
+        found = await verdict.search_verdict(state, gateway)
+        if found is not None and found.state != "canceled":
+            return _accepted(state, found)
+        if unavailable or replays or sends >= verdict.BRAINTREE_SENDS:
+            raise FailOver(failure)
+        state.step("resend", f"nothing charged {verdict.SEARCH_LAG_BOUND} after the failure")
+
+
+async def _send(state: PaymentState, attempt: GatewayAuthorizeInput) -> GatewayResult | Failure:
+    """Send the attempt once: the gateway's result or its webhook, whichever comes first,
+    or the failure (a decline raises Declined)."""
+    state.webhook_payment = None
+    handle = calls.start_authorize(state.request.routing, attempt)
+    # Card payments confirm on the gateway response or the webhook, whichever
+    # comes first; a late response is then ignored.
+    await workflow.wait_condition(
+        lambda h=handle: h.done() or state.webhook_payment is not None  # type: ignore[misc]
+    )
+    if not handle.done():
+        handle.add_done_callback(_consume)
+        event = state.webhook_payment
+        assert event is not None
+        state.step("confirmed_by_webhook", event.event_id)
+        return result_from_event(state, attempt.gateway, event)
+    try:
+        return handle.result()
+    except ActivityError as exc:
+        failure = classify(exc)
+        if failure.type == ErrorType.DECLINED:
+            raise Declined(failure) from exc
+        return failure
+
+
+def _accepted(state: PaymentState, result: GatewayResult) -> GatewayResult:
+    if result.state == "failed":
+        soft = False
+        raise Declined(
+            Failure(ErrorType.DECLINED, "the gateway failed the payment", result.decline_code, soft)
+        )
+    state.step("authorized", f"{result.reference} {result.state}")
+    return result
 
 
 async def _charged_despite(
@@ -124,7 +194,13 @@ async def _charged_despite(
 
 
 async def lookup(state: PaymentState, gateway: str) -> GatewayResult | None:
-    """This payment at `gateway` (by our payment id), if the gateway has it."""
+    """This payment at `gateway`, if the gateway has it.
+
+    From the resolving patch on: the current attempt's charge by the search verdict (a
+    miss counts only past the lag bound); before it, one search by our payment id.
+    """
+    if state.attempt_started_at is not None:
+        return await verdict.search_verdict(state, gateway)
     found = await calls.lookup(
         state.routing,
         GatewayLookupInput(gateway=gateway, payment_id=state.payment_id),

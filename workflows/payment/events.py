@@ -18,6 +18,21 @@ from workflows.payment.state import PaymentState
 
 _REFUND_BY_ID_PATCH = "refund-events-by-refund-id"
 
+# Runs from this patch on flag a charge reported outside the authorization that is not the
+# payment's (older runs dropped it); the flag is a LastError and a step, for the sweeper.
+_UNMATCHED_CHARGE_PATCH = "flag-unmatched-gateway-charge"
+
+
+def _flag_unmatched_charge(state: PaymentState, event: GatewayEvent) -> None:
+    """A charge at the gateway that is not this payment's: alert, never drop.
+
+    Who voids or refunds it is the sweeper's (it lists the gateway's charges against
+    our payments); the payment records it so the operator and the sweeper see why.
+    """
+    detail = f"{event.gateway} {event.reference} {event.kind} {event.amount_minor}"
+    state.step("unmatched_charge", detail)
+    state.update(last_error=f"unmatched gateway charge: {detail} (not this payment's)")
+
 
 def apply(state: PaymentState, event: GatewayEvent) -> None:
     if event.event_id in state.seen:
@@ -25,8 +40,17 @@ def apply(state: PaymentState, event: GatewayEvent) -> None:
     state.seen[event.event_id] = None
     state.events_this_run += 1
     state.step(f"event:{event.kind}", event.event_id)
-    intent = event_intent(event.kind, state.view.status, state.request.method_type)
-    if intent == EventIntent.GATEWAY_ANSWER:
+    intent = event_intent(
+        event.kind,
+        state.view.status,
+        state.request.method_type,
+        reference=event.reference,
+        held_reference=state.view.reference,
+    )
+    if intent == EventIntent.UNMATCHED_CHARGE:
+        if workflow.patched(_UNMATCHED_CHARGE_PATCH):
+            _flag_unmatched_charge(state, event)
+    elif intent == EventIntent.GATEWAY_ANSWER:
         state.webhook_payment = event
     elif intent == EventIntent.CANCELED_AT_GATEWAY:
         state.external_cancel = True

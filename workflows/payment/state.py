@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -41,6 +42,10 @@ class PaymentState:
         self.seen: dict[str, None] = {}  # ordered set of event ids
         self.events_this_run = 0
         self.webhook_payment: GatewayEvent | None = None
+        # When the current authorization attempt began, and when a send of it last failed
+        # without an answer (payment.verdict: its lookups, and from when the lag counts).
+        self.attempt_started_at: datetime | None = None
+        self.attempt_failed_at: datetime | None = None
         self.capture_request: CaptureRequest | None = None
         self.capture_error: str | None = None
         self.cancel_request: CancelRequest | None = None

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.status import PaymentStatus
     from workflows import calls
 
-from workflows.payment import refund_gateway
+from workflows.payment import postings, refund_gateway
 from workflows.payment.postings import reverse_capture
 from workflows.payment.state import PaymentState, rejected
 
@@ -218,20 +218,24 @@ async def _unbook(state: PaymentState, record: RefundRecord) -> None:
     assert view.gateway is not None and view.reference is not None
     # A reversal cannot be reversed in the ledger: the reversing entry books the
     # refunded amount as owed by the gateway again, like a capture without a hold.
-    entry = await calls.ledger_capture(
-        state.routing,
-        LedgerCaptureInput(
-            payment_id=state.payment_id,
-            idempotency_key=gateway_idempotency_key(
-                state.payment_id, f"refund-failed-{record.request_id}"
-            ),
-            hold_entry_id=None,
-            merchant_id=state.request.merchant_id,
-            gateway=view.gateway,
-            gateway_reference=view.reference,
-            amount_minor=record.amount_minor,
-            currency=view.currency,
+    request = LedgerCaptureInput(
+        payment_id=state.payment_id,
+        idempotency_key=gateway_idempotency_key(
+            state.payment_id, f"refund-failed-{record.request_id}"
         ),
+        hold_entry_id=None,
+        merchant_id=state.request.merchant_id,
+        gateway=view.gateway,
+        gateway_reference=view.reference,
+        amount_minor=record.amount_minor,
+        currency=view.currency,
+    )
+    # Booking money back that never left: retried without a deadline, like every
+    # booking after a gateway effect.
+    entry = await postings.book(
+        state,
+        "refund_failed",
+        lambda retry: calls.ledger_capture(state.routing, request, retry),
     )
     state.update(
         refunded_minor=state.view.refunded_minor - record.amount_minor,

@@ -181,7 +181,6 @@ DEFAULT_REFUND_WINDOW: Final = timedelta(days=180)
 DEFAULT_MAX_EVENTS_PER_RUN: Final = 200
 DEFAULT_ONBOARDING_REMINDER: Final = timedelta(days=2)
 DEFAULT_ONBOARDING_EXPIRY: Final = timedelta(days=7)
-RECONCILIATION_SCHEDULE_ID: Final = "paysaga-reconciliation-daily"
 
 
 def dunning_schedule(options: PaymentOptions) -> tuple[timedelta, ...]:

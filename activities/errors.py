@@ -16,15 +16,28 @@ from temporalio.exceptions import ApplicationError
 from ledger.errors import LedgerError, ShardUnavailable
 from paysaga.domain.errors import PaysagaError
 from paysaga.domain.failures import ErrorType, FailureDetails
-from paysaga.gateways.errors import Declined, GatewayError, RetryableGatewayError
+from paysaga.gateways.errors import (
+    Declined,
+    GatewayError,
+    RateLimited,
+    RetryableGatewayError,
+    Unavailable,
+)
 from paysaga.gateways.router import should_fail_over
 
 
-def gateway_application_error(exc: GatewayError) -> ApplicationError:
+def gateway_application_error(
+    exc: GatewayError, *, search_lag_s: float | None = None, final: bool = False
+) -> ApplicationError:
+    """`search_lag_s`: the gateway's search lag bound, for the workflow's verdict; `final`:
+    never retried by Temporal (the workflow decides every resend, e.g. for a gateway
+    without idempotency keys)."""
     details = FailureDetails(
         decline_code=exc.decline_code if isinstance(exc, Declined) else None,
         soft=exc.soft if isinstance(exc, Declined) else False,
         failover=should_fail_over(exc),
+        not_charged=proves_not_charged(exc),
+        search_lag_s=search_lag_s,
     )
     delay = None
     if isinstance(exc, RetryableGatewayError) and exc.retry_after:
@@ -33,9 +46,18 @@ def gateway_application_error(exc: GatewayError) -> ApplicationError:
         exc.message,
         *details.as_details(),
         type=type(exc).__name__,
-        non_retryable=not exc.retryable,
+        non_retryable=final or not exc.retryable,
         next_retry_delay=delay,
     )
+
+
+def proves_not_charged(exc: GatewayError) -> bool:
+    """A 429, or Unavailable without an HTTP status (no connection was made, or the
+    gateway answered that the processor was unavailable): the request charged nothing.
+    A 5xx does not prove it (the work may have been done before the error)."""
+    if isinstance(exc, RateLimited):
+        return True
+    return isinstance(exc, Unavailable) and exc.http_status is None
 
 
 def ledger_application_error(exc: PaysagaError) -> ApplicationError:
@@ -56,11 +78,13 @@ def invalid_request(message: str) -> ApplicationError:
 
 
 @contextlib.contextmanager
-def translated() -> Iterator[None]:
+def translated(*, search_lag_s: float | None = None, final: bool = False) -> Iterator[None]:
+    """Our errors as ApplicationErrors (gateway errors with `search_lag_s` and `final`,
+    see gateway_application_error)."""
     try:
         yield
     except GatewayError as exc:
-        raise gateway_application_error(exc) from exc
+        raise gateway_application_error(exc, search_lag_s=search_lag_s, final=final) from exc
     except LedgerError as exc:
         raise ledger_application_error(exc) from exc
     except PaysagaError as exc:  # domain validation

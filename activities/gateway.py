@@ -8,6 +8,7 @@ event loop keeps heartbeating. Idempotency keys come from the workflow
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -82,10 +83,17 @@ def to_item(txn: SettledTransaction) -> SettledItem:
 
 class GatewayActivities:
     def __init__(
-        self, gateways: Mapping[str, CardGateway], router: GatewayRouter | None = None
+        self,
+        gateways: Mapping[str, CardGateway],
+        router: GatewayRouter | None = None,
+        *,
+        search_lags: Mapping[str, float] | None = None,
     ) -> None:
         self.gateways = dict(gateways)
         self.router = router or GatewayRouter(self.gateways, [], default=next(iter(self.gateways)))
+        # Settings.search_lag_bounds: carried on write failures, so the workflow's verdict
+        # on an unknown outcome waits as long as the operator says this gateway lags.
+        self.search_lags = dict(search_lags or {})
 
     def _gateway(self, name: str) -> CardGateway:
         try:
@@ -93,8 +101,19 @@ class GatewayActivities:
         except KeyError:
             raise invalid_request(f"gateway {name!r} is not configured") from None
 
-    async def _call(self, fn: Callable[[], T], *, mutating: bool = False) -> T:
-        with translated():
+    async def _call(
+        self,
+        fn: Callable[[], T],
+        *,
+        mutating: bool = False,
+        gateway: str | None = None,
+        final: bool = False,
+    ) -> T:
+        """Run an SDK call in a thread, its errors translated; those of a write to
+        `gateway` carry its search lag bound, and `final` ones are never retried by
+        Temporal (the workflow resolves the outcome and decides on any resend)."""
+        lag = self.search_lags.get(gateway) if gateway else None
+        with translated(search_lag_s=lag, final=final):
             if not mutating:
                 return await asyncio.to_thread(fn)
             try:
@@ -166,12 +185,18 @@ class GatewayActivities:
         debit_ach = getattr(gateway, "debit_ach", None)
         if request.method_type == "ach" and debit_ach is None:
             raise invalid_request(f"{request.gateway} does not debit bank accounts")
-        with translated():
+        with translated(search_lag_s=self.search_lags.get(request.gateway)):
             self._guard_resend(gateway, request)
+        # Without idempotency keys at the gateway no failure is retried by Temporal (the
+        # guard above would refuse the retry anyway): the workflow resends a refusal at
+        # once and resolves anything else first.
+        final = not gateway.replays_idempotency_keys
+        send: Callable[[AuthorizeRequest], GatewayPayment] = gateway.authorize
         if debit_ach is not None and request.method_type == "ach":
-            payment = await self._call(lambda: debit_ach(call), mutating=True)
-        else:
-            payment = await self._call(lambda: gateway.authorize(call), mutating=True)
+            send = debit_ach
+        payment = await self._call(
+            functools.partial(send, call), mutating=True, gateway=request.gateway, final=final
+        )
         log.info(
             "gateway.authorized",
             gateway=request.gateway,
@@ -234,6 +259,7 @@ class GatewayActivities:
                     request.idempotency_key, request.reference, request.amount_minor
                 ),
                 mutating=True,
+                gateway=request.gateway,
             )
         return GatewayRefundResult(
             gateway=result.gateway,
@@ -255,7 +281,7 @@ class GatewayActivities:
         key = request.idempotency_key
         found = await self._call(lambda: find_refund(key))
         if found is None:
-            with translated():
+            with translated(search_lag_s=self.search_lags.get(request.gateway)):
                 raise OutcomeUnknown(
                     "an earlier attempt may have refunded; not resent before the search "
                     "can show it",

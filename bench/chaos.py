@@ -325,11 +325,18 @@ _KNOBS = (
 )
 
 
+def search_lag_env(faults: GatewayFaults) -> dict[str, str]:
+    """The workers' search lag bounds (Settings.stripe/braintree_search_lag_s), set as
+    an operator would for providers lagging as these sandboxes do."""
+    bound = str(faults.search_lag_bound_s())
+    return {"PAYSAGA_STRIPE_SEARCH_LAG_S": bound, "PAYSAGA_BRAINTREE_SEARCH_LAG_S": bound}
+
+
 def run(config: ChaosConfig, progress: bool = True) -> ChaosReport:
     with bench_environment(
         workers=config.workers,
         shard_count=config.shard_count,
-        worker_env=WORKER_ENV,
+        worker_env={**WORKER_ENV, **search_lag_env(config.faults)},
         progress=progress,
         with_api=True,  # the webhook ingress: duplicated/reordered webhooks must land
     ) as env:

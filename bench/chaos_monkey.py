@@ -25,6 +25,8 @@ from paysaga.config.settings import Settings
 # The gateways' SDK read timeout is 10 s (gateways/*_gateway.py): a withheld response
 # must hang longer, so the client sees a timeout after the charge was made.
 SDK_READ_TIMEOUT_S = 10.0
+# The search lag bound's floor: searches themselves take time, and fail under the faults.
+MIN_SEARCH_LAG_BOUND_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,15 @@ class GatewayFaults:
         body = asdict(self)
         body.update(webhook_url=webhook_url, seed=seed)
         return body
+
+    def search_lag_bound_s(self) -> float:
+        """The engine's search lag bound these faults call for (the workers' setting): the
+        longest a charge can stay out of search after the client's request failed, i.e.
+        a late success's hang past the SDK's timeout plus the search lag, with margin.
+        Anything shorter would let a miss read as "not charged" while a charge is coming.
+        """
+        late = max(self.timeout_hang_s - SDK_READ_TIMEOUT_S, 0.0)
+        return 2 * (late + self.search_lag_s + self.search_lag_jitter_s) + MIN_SEARCH_LAG_BOUND_S
 
     def with_new_faults(self) -> GatewayFaults:
         """The rates issue 13 names for bench.chaos (search lag up to 5 s, late_success

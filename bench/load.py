@@ -252,6 +252,8 @@ async def run_payment_load(
                 break
             if loop.time() > deadline:
                 errors.append(f"timed out with {count - completed} payments not done")
+                for task in refunds:  # a refund update may wait on its payment for long
+                    task.cancel()
                 break
     finally:
         await starters

@@ -102,7 +102,7 @@ def build_workers(
             )
         )
     if "gateways" in kinds:
-        gateway_acts = GatewayActivities(deps.gateways)
+        gateway_acts = GatewayActivities(deps.gateways, search_lags=settings.search_lag_bounds())
         sweep_acts = SweepGatewayActivities(deps.gateways).activities()
         generic = gateway_acts.activities() + sweep_acts
         if deps.plaid and deps.secrets and "stripe" in deps.gateways:

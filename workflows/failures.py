@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
@@ -25,6 +26,8 @@ class Failure:
     soft: bool = False
     failover: bool = False
     code: str | None = None  # a ledger error's code
+    not_charged: bool = False  # FailureDetails.not_charged
+    search_lag: timedelta | None = None  # FailureDetails.search_lag_s
 
     @property
     def outcome_unknown(self) -> bool:
@@ -51,6 +54,8 @@ def failure_details(details: Sequence[Any]) -> FailureDetails:
             soft=bool(last.get("soft", False)),
             failover=bool(last.get("failover", False)),
             code=_text(last.get("code")),
+            not_charged=bool(last.get("not_charged", False)),
+            search_lag_s=_seconds(last.get("search_lag_s")),
         )
     # Legacy positional form, decoded exactly as before (a ledger code lands in
     # decline_code, which reason() prints the same way).
@@ -72,6 +77,8 @@ def classify(error: ActivityError) -> Failure:
             d.soft,
             d.failover,
             d.code,
+            d.not_charged,
+            None if d.search_lag_s is None else timedelta(seconds=d.search_lag_s),
         )
     if isinstance(cause, TimeoutError):
         # The call may have reached the gateway: same treatment as OutcomeUnknown.
@@ -81,6 +88,11 @@ def classify(error: ActivityError) -> Failure:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _seconds(value: object) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else None  # type: ignore[arg-type]
 
 
 class PaymentFailure(Exception):

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     braintree_public_key: str = "paysaga_public"
     braintree_private_key: SecretStr = SecretStr(DEVELOPMENT_ONLY["braintree_private_key"])
     braintree_base_url: str = ""
+    # How long after a request failed its effect may still be missing from the gateway's
+    # search (late completion plus indexing). Unknown outcomes are decided on it, so err
+    # long: Stripe documents "searchable in under 1 minute" (https://docs.stripe.com/search
+    # #data-freshness); Braintree documents no bound, so twice that.
+    stripe_search_lag_s: float = Field(60.0, gt=0, le=86400)
+    braintree_search_lag_s: float = Field(120.0, gt=0, le=86400)
     plaid_client_id: str = "paysaga_client"
     plaid_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["plaid_secret"])
     plaid_base_url: str = ""
@@ -152,6 +158,10 @@ class Settings(BaseSettings):
 
     def stripe_base(self) -> str:
         return self.stripe_api_base or f"http://127.0.0.1:{self.sandbox_stripe_port}"
+
+    def search_lag_bounds(self) -> dict[str, float]:
+        """Per card gateway, seconds after a failed request before a search miss counts."""
+        return {"stripe": self.stripe_search_lag_s, "braintree": self.braintree_search_lag_s}
 
     def braintree_base(self) -> str:
         return self.braintree_base_url or f"http://127.0.0.1:{self.sandbox_braintree_port}"

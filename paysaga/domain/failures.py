@@ -62,6 +62,12 @@ class FailureDetails:
     soft: bool = False  # a soft decline may succeed later (dunning)
     failover: bool = False  # the gateway provably did nothing: another may be tried
     code: str | None = None  # the error's stable code, for ledger errors
+    # The gateway's answer (or no connection at all) proves this request charged nothing:
+    # a 429, a refused connection. Unlike `failover`, never a 5xx, which may follow work.
+    not_charged: bool = False
+    # How long after a failed request its effect may still be missing from the gateway's
+    # search (the operator's bound for that gateway); None: the workflow's default.
+    search_lag_s: float | None = None
 
     def as_details(self) -> list[object]:
         """ApplicationError details: the positional fields workflow workers older than

@@ -32,11 +32,11 @@ def restored_environ() -> Iterator[None]:
         os.environ.update(saved)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 def test_chaos_ci_variant(tmp_path: Path, restored_environ: None) -> None:
     out = tmp_path / "chaos.json"
     args = ["--count", "50", "--rate", "10", "--kills", "2", "--seed", "7"]
-    code = chaos.main([*args, "--timeout", "150", "--json", str(out)])
+    code = chaos.main([*args, "--timeout", "240", "--json", str(out)])
 
     report = json.loads(out.read_text())
     assert report["violations"] == [] and code == 0

@@ -6,6 +6,7 @@ verdict, and Braintree's catch-all UnexpectedError is a transport failure.
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,14 +14,15 @@ import requests
 import stripe
 from braintree.exceptions.not_found_error import NotFoundError
 from braintree.exceptions.unexpected_error import UnexpectedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import ActivityEnvironment
 
 from activities.gateway import GatewayActivities
 from paysaga.domain.gateways import GatewayAuthorizeInput, GatewayLookupInput
 from paysaga.gateways import braintree_errors, stripe_errors
-from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown, Unavailable
+from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
 from paysaga.gateways.types import AuthorizeRequest, GatewayPayment
+from workflows.failures import classify
 
 RESOURCE_MISSING = "resource_missing"  # both gateways' code for an id they do not know
 
@@ -88,6 +90,46 @@ async def test_temporal_never_resends_a_sale_without_idempotency() -> None:
     with pytest.raises(ApplicationError):
         await env.run(activities.authorize, _attempt("stripe"))
     assert len(stripe_like.sent) == 1
+
+
+def _rate_limited() -> GatewayPayment:
+    raise RateLimited("Braintree rate limit", gateway="braintree", http_status=429)
+
+
+async def test_a_refused_sale_without_idempotency_goes_back_to_the_workflow() -> None:
+    """Issue 13 chaos finding: a Braintree 429 was retried by Temporal, whose retry the
+    resend guard refused as an unknown outcome: a minute of search verdict per 429, and
+    payments failed after three. Now the refusal is final and says nothing was charged
+    (the workflow resends at once); the failure carries the gateway's search lag bound.
+    Stripe's stay Temporal's to retry (same key, same answer)."""
+    braintree = _Gateway("braintree", replays=False, authorize=_rate_limited)
+    stripe_like = _Gateway("stripe", replays=True, authorize=_rate_limited)
+    activities = GatewayActivities(
+        {"braintree": braintree, "stripe": stripe_like},  # type: ignore[dict-item]
+        search_lags={"braintree": 12.0, "stripe": 30.0},
+    )
+    caught = []
+    for name in ("braintree", "stripe"):
+        with pytest.raises(ApplicationError) as error:
+            await ActivityEnvironment().run(activities.authorize, _attempt(name))
+        caught.append(classify(_as_activity_error(error.value)))
+        assert error.value.non_retryable is (name == "braintree")
+    assert [f.not_charged for f in caught] == [True, True]
+    assert [f.search_lag for f in caught] == [timedelta(seconds=12), timedelta(seconds=30)]
+
+
+def _as_activity_error(cause: ApplicationError) -> ActivityError:
+    error = ActivityError(
+        "activity failed",
+        scheduled_event_id=1,
+        started_event_id=2,
+        identity="test",
+        activity_type="authorize",
+        activity_id="1",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
+    error.__cause__ = cause
+    return error
 
 
 async def test_a_lookup_of_an_unknown_id_is_not_found() -> None:

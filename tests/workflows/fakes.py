@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from paysaga.domain import activity_names as names
+from paysaga.domain.failures import FailureDetails
 from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
@@ -60,6 +61,7 @@ class FakeWorld:
     # | unavailable_done (the gateway charged, then the call still failed as unavailable)
     # | rate_limited (429 until the retries ran out; nothing was charged)
     # | malformed_done (charged, then an error the adapter did not recognise)
+    # | refused (a 429 whose details say nothing was charged: FailureDetails.not_charged)
     authorize_script: list[str] = field(default_factory=lambda: ["ok"])
     gateways: tuple[str, ...] = ("stripe", "braintree")
     calls: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
@@ -94,6 +96,8 @@ class FakeWorld:
     # Every sale the gateway made, with the attempt key it was made for.
     sales: list[tuple[str, GatewayResult]] = field(default_factory=list)
     stored: dict[str, GatewayResult | ApplicationError] = field(default_factory=dict)
+    # The gateway's search lag bound that unknown outcomes carry (Settings.*_search_lag_s).
+    search_lag_s: float | None = None
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -141,6 +145,11 @@ class FakeWorld:
                 self.stored[request.idempotency_key] = exc
             raise
 
+    def _failure(self, message: str, type_: str, **details: Any) -> ApplicationError:
+        """A failure as activities.errors encodes it, with the gateway's search lag."""
+        record = FailureDetails(search_lag_s=self.search_lag_s, **details)
+        return ApplicationError(message, *record.as_details(), type=type_, non_retryable=True)
+
     def _record_sale(self, request: GatewayAuthorizeInput, result: GatewayResult) -> None:
         self.sales.append((request.idempotency_key, result))
         self.stored[request.idempotency_key] = result
@@ -184,8 +193,10 @@ class FakeWorld:
             raise ApplicationError(
                 "slow down", None, False, True, type="RateLimited", non_retryable=True
             )
+        if outcome == "refused":
+            raise self._failure("slow down", "RateLimited", failover=True, not_charged=True)
         if outcome == "unknown_lost":
-            raise ApplicationError("timed out", type="OutcomeUnknown", non_retryable=True)
+            raise self._failure("timed out", "OutcomeUnknown")
         state = "captured" if request.capture_now else "authorized"
         if outcome == "requires_action":
             state = "requires_action"
@@ -271,9 +282,7 @@ class FakeWorld:
             raise ApplicationError("refunds wait until the capture has settled", type="Unavailable")
         credit = self._credit(request, payment, outcome)
         if outcome == "unknown_done":
-            raise ApplicationError(
-                "timed out after send", type="OutcomeUnknown", non_retryable=True
-            )
+            raise self._failure("timed out after send", "OutcomeUnknown")
         return credit
 
     def _credit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,13 @@ from ledger.errors import LedgerError, UnknownAccount
 from paysaga import gateways
 from paysaga.domain.failures import ErrorType, FailureDetails
 from paysaga.gateways.braintree_webhooks import WebhookSignatureInvalid
-from paysaga.gateways.errors import Declined, GatewayError, RateLimited, RetryableGatewayError
+from paysaga.gateways.errors import (
+    Declined,
+    GatewayError,
+    RateLimited,
+    RetryableGatewayError,
+    Unavailable,
+)
 from workflows.failures import Failure, classify
 
 
@@ -113,3 +120,19 @@ def test_workflow_workers_older_than_the_record_read_new_failures_alike() -> Non
     assert _legacy_classify(_over_the_wire(limited)) == (None, False, True)
     ledger = ledger_application_error(UnknownAccount("no such"))
     assert _legacy_classify(_over_the_wire(ledger)) == ("unknown_account", False, False)
+
+
+def test_a_refusal_proves_nothing_charged_and_a_5xx_does_not() -> None:
+    """A 429 or a connection never made says the send charged nothing (the workflow may
+    resend at once); a 5xx may follow the work, so it says no such thing."""
+    limited = RateLimited("slow down", gateway="braintree", http_status=429)
+    refused = Unavailable("connection refused", gateway="braintree")
+    answered = Unavailable("server error", gateway="braintree", http_status=500)
+    decode = [
+        classify(_over_the_wire(gateway_application_error(e, search_lag_s=7.5)))
+        for e in (limited, refused, answered)
+    ]
+    assert [f.not_charged for f in decode] == [True, True, False]
+    assert {f.search_lag for f in decode} == {timedelta(seconds=7.5)}
+    final = gateway_application_error(limited, final=True)
+    assert final.non_retryable and not gateway_application_error(limited).non_retryable

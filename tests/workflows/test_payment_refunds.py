@@ -89,6 +89,32 @@ async def test_braintree_refund_is_not_sent_twice_when_the_search_lags(
     assert world.net_posted(handle.id) == 600
 
 
+async def test_braintree_refund_resend_waits_the_gateways_own_lag_bound(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The resend waits the operator's bound for the gateway (carried on the failure,
+    here 6 s), not the 2-minute default: a refund lagging 4 s in search is found then."""
+    world = FakeWorld(
+        gateways=("braintree",),
+        refund_script=["unknown_done", "ok"],
+        refund_search_lag=timedelta(seconds=4),
+        search_lag_s=6.0,
+    )
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await _captured(env, task_queue)
+        _settle(world, handle.id)
+        update = await handle.start_update(
+            PaymentWorkflow.refund,
+            RefundRequest("r1", 400, "USD"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        await _step_seen(handle, "refund_outcome_unknown")
+        await env.sleep(timedelta(seconds=7))
+        outcome = await asyncio.wait_for(update.result(), timeout=30)
+        await handle.terminate()
+    assert len(world.credits) == 1 and outcome.refunded_total_minor == 400
+
+
 async def test_refund_never_fails_while_its_outcome_is_unknown(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from paysaga.client.starts import start_payment
@@ -147,3 +148,33 @@ async def test_an_unmatched_late_charge_is_flagged(
     assert len(flagged) == 1 and "pi_stray" in flagged[0]
     assert view.last_error is not None and "pi_stray" in view.last_error
     assert view.status == PaymentStatus.CAPTURED
+
+
+async def test_a_braintree_refusal_is_resent_without_a_search_verdict(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Chaos finding (seed 577881577): a 429 at Braintree, which proves nothing was
+    charged, waited a minute for a search verdict per send, and after three such sends
+    the payment failed although the gateway had charged nothing. It is resent at once."""
+    world = FakeWorld(authorize_script=["refused", "refused", "ok"], gateways=("braintree",))
+    view = await _pay(env, task_queue, world)
+    assert (view.status, view.gateway) == (PaymentStatus.CAPTURED, "braintree")
+    assert len(world.calls["authorize"]) == 3 and len(world.sales) == 1
+    assert world.calls["lookup"] == []
+
+
+async def test_the_verdict_waits_the_gateways_own_search_lag_bound(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The lag bound is the operator's per gateway (Settings.braintree_search_lag_s),
+    carried on the failure: a gateway said to lag 6 s is resent after about 6 s, not
+    after the 60 s default (nor before the bound)."""
+    sent_at: list[datetime] = []
+    world = FakeWorld(
+        authorize_script=["unknown_lost", "ok"], gateways=("braintree",), search_lag_s=6.0
+    )
+    world.on_authorize = lambda _: sent_at.append(activity.info().current_attempt_scheduled_time)
+    view = await _pay(env, task_queue, world)
+    assert view.status == PaymentStatus.CAPTURED and len(world.sales) == 1
+    waited = (sent_at[1] - sent_at[0]).total_seconds()
+    assert 6 <= waited < 20, waited

@@ -32,6 +32,10 @@ _LOOKUP_BEFORE_FAILOVER_PATCH = "lookup-before-failover"
 # Unknown outcomes resolved authoritatively (Stripe replays, Braintree search past the lag
 # bound, per attempt) before anything is resent or failed over; older runs replay the loop.
 _RESOLVE_PATCH = "authorize-resolve-unknown-per-attempt"
+# A refusal that proves a send charged nothing (FailureDetails.not_charged) is resent or
+# failed over without waiting for a search verdict: the activity no longer lets Temporal
+# retry writes to a gateway without idempotency keys, so nothing else can have charged.
+_NOT_CHARGED_PATCH = "authorize-not-charged-skips-verdict"
 _UNAVAILABLE = (ErrorType.UNAVAILABLE, ErrorType.RATE_LIMITED)
 # Answers refusing the request: the gateway did nothing with it.
 _REFUSED = (
@@ -111,6 +115,7 @@ async def _authorize_resolving(
     gateway = attempt.gateway
     state.attempt_started_at = workflow.now()
     state.attempt_failed_at = None
+    state.attempt_search_lag = None
     replays = gateway in verdict.REPLAYING_GATEWAYS
     sends = 0
     while True:
@@ -121,7 +126,18 @@ async def _authorize_resolving(
         failure = outcome
         if failure.type in _REFUSED:
             raise PaymentFailure(failure.reason())
+        if not replays and failure.not_charged and workflow.patched(_NOT_CHARGED_PATCH):
+            # A 429 or no connection: this send charged nothing (and the gateway did not
+            # let Temporal retry it), so there is nothing to search for.
+            state.step("unavailable", failure.reason())
+            if sends >= verdict.BRAINTREE_SENDS:
+                raise FailOver(failure)
+            await workflow.sleep(
+                verdict.backoff(sends, verdict.REPLAY_BACKOFF_FIRST, verdict.REPLAY_BACKOFF_CAP)
+            )
+            continue
         state.attempt_failed_at = workflow.now()
+        state.attempt_search_lag = failure.search_lag or state.attempt_search_lag
         unavailable = failure.failover or failure.type in _UNAVAILABLE
         state.step("unavailable" if unavailable else "outcome_unknown", failure.reason())
         # Stripe: a replay answers for the first request. An unavailable gateway gets one
@@ -136,7 +152,7 @@ async def _authorize_resolving(
             return _accepted(state, found)
         if unavailable or replays or sends >= verdict.BRAINTREE_SENDS:
             raise FailOver(failure)
-        state.step("resend", f"nothing charged {verdict.SEARCH_LAG_BOUND} after the failure")
+        state.step("resend", f"nothing charged {verdict.lag_bound(state)} after the failure")
 
 
 async def _send(state: PaymentState, attempt: GatewayAuthorizeInput) -> GatewayResult | Failure:

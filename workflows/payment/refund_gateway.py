@@ -4,8 +4,9 @@ for settlement that Braintree's partial refunds need first.
 An unknown outcome (timeout after send) is resolved by resending the refund:
 - Stripe replays a key's first response, so the resend is the authoritative answer;
 - Braintree has no idempotency keys: its adapter looks for a credit with our key (order
-  id) before refunding, and its search lags, so the resend waits REFUND_SEARCH_LAG after
-  the unknown outcome. Never earlier: a miss then would send a second credit.
+  id) before refunding, and its search lags, so the resend waits the gateway's search lag
+  bound (the settings', carried on the failure; REFUND_SEARCH_LAG when it carries none)
+  after the unknown outcome. Never earlier: a miss then would send a second credit.
 """
 
 from __future__ import annotations
@@ -72,14 +73,16 @@ async def _until_known(state: PaymentState, refund: GatewayRefundInput) -> Gatew
             if not failure.outcome_unknown:
                 raise _failed(state, failure) from exc  # the gateway said no: nothing moved
             state.step("refund_outcome_unknown", failure.reason())
-        await workflow.sleep(_resend_delay(refund.gateway, round_))
+        await workflow.sleep(_resend_delay(refund.gateway, round_, failure.search_lag))
         round_ += 1
 
 
-def _resend_delay(gateway: str, round_: int) -> timedelta:
+def _resend_delay(gateway: str, round_: int, search_lag: timedelta | None) -> timedelta:
+    """`search_lag`: the gateway's bound as its failure reported it (the settings')."""
     backoff = min(timedelta(seconds=2**round_ - 1), policies.REFUND_UNKNOWN_BACKOFF_MAX)
-    lag = timedelta(0) if gateway in _REPLAYS_KEYS else policies.REFUND_SEARCH_LAG
-    return max(lag, backoff)
+    if gateway in _REPLAYS_KEYS:
+        return backoff
+    return max(search_lag or policies.REFUND_SEARCH_LAG, backoff)
 
 
 def _failed(state: PaymentState, failure: Failure) -> ApplicationError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -46,6 +46,8 @@ class PaymentState:
         # without an answer (payment.verdict: its lookups, and from when the lag counts).
         self.attempt_started_at: datetime | None = None
         self.attempt_failed_at: datetime | None = None
+        # The gateway's search lag bound, as its failure reported it (None: the default).
+        self.attempt_search_lag: timedelta | None = None
         self.capture_request: CaptureRequest | None = None
         self.capture_error: str | None = None
         self.cancel_request: CancelRequest | None = None

@@ -5,8 +5,10 @@ Both gateways' searches are eventually consistent (Stripe: "under normal operati
 conditions, data is searchable in under 1 minute", later during an outage,
 https://docs.stripe.com/search#data-freshness; Braintree's transaction search is an
 index too, with no read-after-write promise), so one miss proves nothing. A miss becomes
-the verdict "not charged" only when a search answered at least SEARCH_LAG_BOUND after we
-last saw the attempt's request fail; until then the search is repeated on timers, and
+the verdict "not charged" only when a search answered at least the lag bound after we
+last saw the attempt's request fail (the operator's per-gateway setting, which the
+activity's failure carries; SEARCH_LAG_BOUND for failures that carry none, like a
+timeout); until then the search is repeated on timers, and
 what it finds is the attempt's charge. A search that fails is retried on a capped
 backoff and alerted (LastError), never read as an answer. Lookups are of one attempt:
 Stripe by the attempt's idempotency key (its `attempt` metadata), Braintree by sales of
@@ -31,9 +33,11 @@ with workflow.unsafe.imports_passed_through():
 from workflows.payment.state import PaymentState
 
 # How long after our request failed a charge it made may still be missing from the
-# gateway's search (late completion + indexing lag). The guarantee rests on it.
+# gateway's search (late completion + indexing lag), when the failure does not say (the
+# settings' stripe/braintree_search_lag_s travel on activity failures). The guarantee
+# rests on it.
 SEARCH_LAG_BOUND: Final = timedelta(seconds=60)
-SEARCH_INTERVAL: Final = timedelta(seconds=10)
+SEARCH_INTERVAL: Final = timedelta(seconds=10)  # at most; a third of a shorter bound
 SEARCH_FAILURE_BACKOFF_CAP: Final = timedelta(minutes=5)
 # Braintree stamps sales with its clock, the workflow reads Temporal's: an attempt's sales
 # are searched from its start less this margin (dunning attempts are hours apart).
@@ -51,6 +55,11 @@ REPLAY_BACKOFF_CAP: Final = timedelta(minutes=1)
 def attempt_key(state: PaymentState) -> str:
     """The idempotency key of the payment's current authorization attempt."""
     return gateway_idempotency_key(state.payment_id, f"authorize-{state.view.attempts}")
+
+
+def lag_bound(state: PaymentState) -> timedelta:
+    """How long after the attempt's failure a search miss proves nothing."""
+    return state.attempt_search_lag or SEARCH_LAG_BOUND
 
 
 def backoff(round_: int, first: timedelta, cap: timedelta) -> timedelta:
@@ -81,7 +90,9 @@ async def search_verdict(state: PaymentState, gateway: str) -> GatewayResult | N
     started_at = state.attempt_started_at
     assert started_at is not None
     failed_at = state.attempt_failed_at
-    deadline = workflow.now() if failed_at is None else failed_at + SEARCH_LAG_BOUND
+    lag = lag_bound(state)
+    interval = min(SEARCH_INTERVAL, lag / 3)
+    deadline = workflow.now() if failed_at is None else failed_at + lag
     failures = 0
     while True:
         try:
@@ -97,7 +108,7 @@ async def search_verdict(state: PaymentState, gateway: str) -> GatewayResult | N
             state.step("lookup", f"found {found.reference} {found.state}")
             return found
         if workflow.now() >= deadline:
-            state.step("lookup", f"not found {SEARCH_LAG_BOUND} after the request failed")
+            state.step("lookup", f"not found {lag} after the request failed")
             return None
         state.step("lookup", "not found yet")
-        await workflow.sleep(SEARCH_INTERVAL)
+        await workflow.sleep(interval)

@@ -183,10 +183,12 @@ async def run_outages(
 
 
 async def shard_outage(settings: Settings, event: ChaosEvent, log: ChaosLog) -> None:
-    """The last ledger shard refuses every connection for `pause_s` (its database stops
-    allowing connections and its sessions are cut), while the other shards and the
-    PostgreSQL server stay up: one shard down, not the whole ledger."""
-    shard = settings.shard_urls()[-1]
+    """The shard holding most of the run's accounts refuses every connection for
+    `pause_s` (its database stops allowing connections and its sessions are cut), while
+    the other shards and the PostgreSQL server stay up. Most accounts, so the outage
+    hits the payments' postings; if that is shard 0, its account directory goes too."""
+    urls = settings.shard_urls()
+    shard = urls[await _busiest_shard(urls[0])]
     server, _, name = shard.rpartition("/")
     try:
         await _allow_connections(f"{server}/postgres", name, False)
@@ -202,6 +204,16 @@ async def shard_outage(settings: Settings, event: ChaosEvent, log: ChaosLog) -> 
                 break
             except psycopg.OperationalError:
                 await asyncio.sleep(1)
+
+
+async def _busiest_shard(directory_url: str) -> int:
+    """The shard with the most accounts (ledger_directory lives on shard 0)."""
+    async with await psycopg.AsyncConnection.connect(directory_url) as conn:
+        cur = await conn.execute(
+            "SELECT shard FROM ledger_directory GROUP BY shard ORDER BY count(*) DESC LIMIT 1"
+        )
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 async def _allow_connections(admin_url: str, database: str, allow: bool) -> None:

@@ -275,8 +275,9 @@ async def test_a_captured_charge_of_a_failed_payment_is_booked_and_refunded(
     be voided, so the
     compensation books the capture and refunds it, and the books match the gateway."""
     lag = _LOOKUPS_TO_VERDICT  # the search shows the charge only after the lag bound
+    # The resend after the (wrong) "not charged" verdict is declined: the payment fails.
     world = FakeWorld(
-        authorize_script=["unavailable_done"], lookup_misses=lag, gateways=("braintree",)
+        authorize_script=["unavailable_done", "hard"], lookup_misses=lag, gateways=("braintree",)
     )
     async with worker(env.client, task_queue, world.activities()):
         handle, _ = await start_payment(
@@ -298,8 +299,9 @@ async def test_failover_after_refunding_the_first_gateways_charge(
     """The first gateway charged but its search did not show it within the lag bound, so
     the payment failed over; the compensation then found the capture and refunded it. The
     second gateway's charge is the payment's, and stays refundable in full."""
+    # Braintree's resends are refused (429s) until it fails over to Stripe.
     world = FakeWorld(
-        authorize_script=["unavailable_done", "ok"],
+        authorize_script=["unavailable_done", "refused", "refused", "ok"],
         lookup_misses=_LOOKUPS_TO_VERDICT,
         gateways=("braintree", "stripe"),
     )
@@ -318,7 +320,7 @@ async def test_failover_after_refunding_the_first_gateways_charge(
         )
         result = await handle.result()
     assert outcome.refunded_total_minor == 1000 and result.status == PaymentStatus.REFUNDED
-    assert [r.reference for r in world.calls["refund"]] == ["ref-1-braintree", "ref-2-stripe"]
+    assert [r.reference for r in world.calls["refund"]] == ["ref-1-braintree", "ref-4-stripe"]
     assert world.net_posted(handle.id) == 0
 
 

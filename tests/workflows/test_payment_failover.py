@@ -45,8 +45,10 @@ async def test_rate_limited_gateway_fails_over(env: WorkflowEnvironment, task_qu
 async def test_every_gateway_unavailable_fails(env: WorkflowEnvironment, task_queue: str) -> None:
     world = FakeWorld(authorize_script=["unavailable"])
     assert await _pay(env, task_queue, world) == f"{PaymentStatus.FAILED} braintree"
-    # Stripe's create is replayed once before its search decides; Braintree's is not.
-    assert [a.gateway for a in world.calls["authorize"]] == ["stripe", "stripe", "braintree"]
+    # Stripe's create is replayed once before its search decides. Braintree's 5xx may
+    # follow a sale: resent after each "not charged" verdict, up to its bound of sends.
+    sends = [a.gateway for a in world.calls["authorize"]]
+    assert sends == ["stripe", "stripe"] + ["braintree"] * BRAINTREE_SENDS
     assert all(e.state == "voided" for e in world.entries.values())
 
 

@@ -178,3 +178,17 @@ async def test_the_verdict_waits_the_gateways_own_search_lag_bound(
     assert view.status == PaymentStatus.CAPTURED and len(world.sales) == 1
     waited = (sent_at[1] - sent_at[0]).total_seconds()
     assert 6 <= waited < 20, waited
+
+
+async def test_a_braintree_5xx_is_resent_after_its_verdict(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A Braintree 5xx may follow the sale, so it gets the search verdict; once that finds
+    nothing it is resent on Braintree (as unknown outcomes are), not failed at once."""
+    world = FakeWorld(
+        authorize_script=["unavailable", "ok"], gateways=("braintree",), search_lag_s=5.0
+    )
+    view = await _pay(env, task_queue, world)
+    assert (view.status, view.gateway) == (PaymentStatus.CAPTURED, "braintree")
+    assert len(world.calls["authorize"]) == 2 and len(world.sales) == 1
+    assert world.calls["lookup"]  # the verdict ran before the resend

@@ -126,7 +126,8 @@ async def _authorize_resolving(
         failure = outcome
         if failure.type in _REFUSED:
             raise PaymentFailure(failure.reason())
-        if not replays and failure.not_charged and workflow.patched(_NOT_CHARGED_PATCH):
+        final_sends = not replays and workflow.patched(_NOT_CHARGED_PATCH)
+        if final_sends and failure.not_charged:
             # A 429 or no connection: this send charged nothing (and the gateway did not
             # let Temporal retry it), so there is nothing to search for.
             state.step("unavailable", failure.reason())
@@ -150,7 +151,9 @@ async def _authorize_resolving(
         found = await verdict.search_verdict(state, gateway)
         if found is not None and found.state != "canceled":
             return _accepted(state, found)
-        if unavailable or replays or sends >= verdict.BRAINTREE_SENDS:
+        # Braintree's 5xx (final since the patch) get the verdict and resends of an
+        # unknown outcome, as when Temporal's refused retry made them one.
+        if (unavailable and not final_sends) or replays or sends >= verdict.BRAINTREE_SENDS:
             raise FailOver(failure)
         state.step("resend", f"nothing charged {verdict.lag_bound(state)} after the failure")
 

@@ -9,30 +9,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from ledger.errors import ShardUnavailable
 from ledger.service import Ledger
 from ledger.types import EntryRequest, EntryResult, Leg
-from tests.ledger.conftest import unique
-
-
-def _allow(dsn: str, allow: bool) -> None:
-    server, _, name = dsn.rpartition("/")
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        flag = sql.SQL("true" if allow else "false")
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(name), flag
-            )
-        )
-        if not allow:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
+from tests.ledger.conftest import allow_connections, unique
 
 
 @pytest.fixture
@@ -41,7 +23,7 @@ def outage(shard_dsns: list[str]) -> Iterator[str]:
     try:
         yield shard_dsns[-1]
     finally:
-        _allow(shard_dsns[-1], True)
+        allow_connections(shard_dsns[-1], True)
 
 
 Pairs = dict[int, tuple[str, str]]
@@ -85,7 +67,7 @@ async def test_a_shard_down_fails_fast_and_recovers_in_place(
 ) -> None:
     last = max(accounts)
     await _post(ledger, accounts[last], unique("warm"))  # the pool holds live connections
-    _allow(outage, False)
+    allow_connections(outage, False)
     key = unique("during")
     for _ in range(3):
         began = time.monotonic()
@@ -95,7 +77,7 @@ async def test_a_shard_down_fails_fast_and_recovers_in_place(
     assert ledger.shards.status()[last] == "degraded"
     await _post(ledger, accounts[0], unique("other"))  # the other shards serve
 
-    _allow(outage, True)
+    allow_connections(outage, True)
     result = await _until_back(ledger, accounts[last], key)
     assert result.shard == last
     assert ledger.shards.status()[last] == "ok"
@@ -104,7 +86,7 @@ async def test_a_shard_down_fails_fast_and_recovers_in_place(
 async def test_a_ledger_opens_while_a_shard_refuses_connections(
     shard_dsns: list[str], outage: str
 ) -> None:
-    _allow(outage, False)
+    allow_connections(outage, False)
     with pytest.raises(Exception, match="cannot reach ledger shard"):
         await Ledger(shard_dsns).open()  # CLI tools: one clear error
     ledger = await Ledger(shard_dsns).open(require_all=False)
@@ -115,7 +97,7 @@ async def test_a_ledger_opens_while_a_shard_refuses_connections(
         await ledger.shards.register(account, last)
         with pytest.raises(ShardUnavailable):
             await ledger.create_account(account, "USD", "debit")
-        _allow(outage, True)
+        allow_connections(outage, True)
         deadline = time.monotonic() + 20
         while True:
             try:

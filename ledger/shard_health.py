@@ -15,6 +15,7 @@ import time
 
 import psycopg
 import structlog
+from psycopg.conninfo import conninfo_to_dict
 
 from ledger.dsn import redact
 from ledger.errors import ShardUnavailable
@@ -26,9 +27,16 @@ PROBE_CONNECT_TIMEOUT_S = 3
 
 
 def first_line(exc: BaseException) -> str:
-    """The reason without libpq's multi-line detail (never the DSN: it may hold a password)."""
+    """An error without libpq's multi-line detail."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _password(dsn: str) -> str:
+    try:
+        return str(conninfo_to_dict(dsn).get("password") or "")
+    except psycopg.Error:  # malformed: connecting will say so
+        return ""
 
 
 class ShardHealth:
@@ -40,6 +48,7 @@ class ShardHealth:
         self.down_reason: str | None = None
         self._probed_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._password = _password(dsn)
 
     @property
     def up(self) -> bool:
@@ -47,6 +56,12 @@ class ShardHealth:
 
     def status(self) -> str:
         return "ok" if self.up else "degraded"
+
+    def reason(self, exc: BaseException) -> str:
+        """The first line of a connection error, without the password (libpq may echo
+        parts of the conninfo back)."""
+        text = first_line(exc)
+        return text.replace(self._password, "***") if self._password else text
 
     def mark_down(self, reason: str) -> None:
         if self.up:
@@ -67,7 +82,7 @@ class ShardHealth:
             )
             await conn.close()
         except (psycopg.Error, OSError, TimeoutError) as exc:
-            self.mark_down(first_line(exc))
+            self.mark_down(self.reason(exc))
             return False
         if not self.up:
             log.warning("ledger.shard_recovered", shard=self.index, database=redact(self.dsn))
@@ -82,10 +97,13 @@ class ShardHealth:
         return self.up
 
     async def ensure_up(self) -> bool:
-        """Raise ShardUnavailable at once while the shard is down. True if it just came back
-        (the caller refreshes its pool), False if it was up all along."""
+        """Raise ShardUnavailable at once while the shard is down. True for the one caller
+        that found it back (it refreshes the pool), False otherwise."""
         if self.up:
             return False
-        if await self.recheck():
-            return True
+        async with self._lock:
+            if self.up:  # another caller found it back
+                return False
+            if time.monotonic() - self._probed_at >= PROBE_INTERVAL_S and await self.probe():
+                return True
         raise ShardUnavailable(f"ledger shard {self.index} unavailable: {self.down_reason}")

@@ -127,8 +127,9 @@ class Shards:
     async def unavailable(self, shard: int, exc: psycopg.OperationalError) -> ShardUnavailable:
         """The error for a failed call; probes the shard, so later calls fail fast if it
         is down (a query error on a live shard leaves it up)."""
-        await self.health[shard].recheck()
-        return ShardUnavailable(f"ledger shard {shard} unavailable: {first_line(exc)}")
+        health = self.health[shard]
+        await health.recheck()
+        return ShardUnavailable(f"ledger shard {shard} unavailable: {health.reason(exc)}")
 
     @asynccontextmanager
     async def connection(self, shard: int) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:

@@ -144,6 +144,8 @@ def test_worker_process_starts_with_a_shard_down(
             proc.kill()
     output = "".join(lines)
     assert "workers.started" in output, output
+    started = next(line for line in lines if "workers.started" in line)
+    assert '"degraded_shards": [1]' in started
     warning = next(line for line in lines if "ledger.shard_unavailable" in line)
     assert '"shard": 1' in warning and "shard_1" in warning
     assert SECRET not in output

@@ -24,7 +24,6 @@ from ledger.entry_reads import read_entries
 from ledger.errors import (
     AccountConflict,
     CrossShardEntry,
-    ShardUnavailable,
     UnknownAccount,
     from_sql_error,
 )
@@ -63,8 +62,9 @@ class Ledger:
         self._clearing_ready: set[str] = set()
         self._clearing_lock = asyncio.Lock()
 
-    async def open(self) -> Ledger:
-        await self.shards.open()
+    async def open(self, *, require_all: bool = True) -> Ledger:
+        """require_all=False: start even if shards are down (see Shards.open)."""
+        await self.shards.open(require_all=require_all)
         return self
 
     async def close(self) -> None:
@@ -80,6 +80,7 @@ class Ledger:
 
     async def _call(self, shard: int, sql: str, payload: Any) -> list[Any]:
         """Run one posting function; retry once if a concurrent twin won the unique key."""
+        await self.shards.ensure_up(shard)
         for attempt in (1, 2):
             try:
                 # Pre-serialised JSON text is sent as is (cast to jsonb in sql).
@@ -100,7 +101,7 @@ class Ledger:
                         exc.diag.message_primary, exc.diag.message_detail
                     ) from None
                 if isinstance(exc, psycopg.OperationalError):
-                    raise ShardUnavailable(f"ledger shard {shard}: {exc}") from exc
+                    raise await self.shards.unavailable(shard, exc) from exc
                 raise
         raise AssertionError("unreachable")
 

@@ -7,6 +7,7 @@ shards are added: only new accounts see the new shard count.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -17,9 +18,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from ledger.dsn import libpq_dsn, redact
 from ledger.errors import ShardUnavailable, UnknownAccount, UnknownEntry
+from ledger.shard_health import ShardHealth, first_line
 from paysaga.domain.errors import ConfigurationError
 
 DIRECTORY_SHARD = 0
+CONNECT_TIMEOUT_S = 5
+RECONNECT_TIMEOUT_S = 10.0
 
 
 def stable_shard(account_id: str, shard_count: int) -> int:
@@ -60,18 +64,34 @@ class Shards:
                 max_size=max_size,
                 open=False,
                 # autocommit: a posting function call is its own transaction, one round trip.
-                kwargs={"autocommit": True, "prepare_threshold": 0},
+                kwargs={
+                    "autocommit": True,
+                    "prepare_threshold": 0,
+                    "connect_timeout": CONNECT_TIMEOUT_S,
+                },
+                # A slot that cannot reconnect gives up soon instead of backing off for
+                # minutes: once the shard is back, the next request grows the pool at once.
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
                 name=f"ledger-shard-{i}",
             )
             for i, dsn in enumerate(self.dsns)
         ]
+        self.health = [ShardHealth(i, dsn) for i, dsn in enumerate(self.dsns)]
         self._directory: dict[str, int] = {}
 
     @property
     def count(self) -> int:
         return len(self.pools)
 
-    async def open(self) -> None:
+    async def open(self, *, require_all: bool = True) -> None:
+        """Open every pool. require_all (CLI tools): fail at once, naming the shard, if one
+        is unreachable. Otherwise (long-running workers and the API) a shard that is down
+        is logged and probed again on use; the others serve meanwhile."""
+        if not require_all:
+            await asyncio.gather(*(health.probe() for health in self.health))
+            for pool in self.pools:
+                await pool.open(wait=False)
+            return
         for pool, dsn in zip(self.pools, self.dsns, strict=True):
             try:
                 # One direct attempt first: a clear error now instead of pool retries.
@@ -79,9 +99,9 @@ class Shards:
                 await probe.close()
                 await pool.open(wait=True, timeout=15)
             except (psycopg.Error, TimeoutError, OSError) as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise ConfigurationError(
-                    f"cannot reach ledger shard {redact(dsn)} (PAYSAGA_DATABASE_URLS): {reason}",
+                    f"cannot reach ledger shard {redact(dsn)} (PAYSAGA_DATABASE_URLS): "
+                    f"{first_line(exc)}",
                     field="PAYSAGA_DATABASE_URLS",
                 ) from None
             except Exception as exc:  # the pool reports timeouts with its own types
@@ -94,13 +114,31 @@ class Shards:
         for pool in self.pools:
             await pool.close()
 
+    def status(self) -> dict[int, str]:
+        """ "ok" or "degraded" per shard, as the last call or probe found it."""
+        return {health.index: health.status() for health in self.health}
+
+    async def ensure_up(self, shard: int) -> None:
+        """Raise ShardUnavailable at once while the shard is known to be down."""
+        if await self.health[shard].ensure_up():
+            # Back: drop the idle connections its outage broke before anyone gets one.
+            await self.pools[shard].check()
+
+    async def unavailable(self, shard: int, exc: psycopg.OperationalError) -> ShardUnavailable:
+        """The error for a failed call; probes the shard, so later calls fail fast if it
+        is down (a query error on a live shard leaves it up)."""
+        health = self.health[shard]
+        await health.recheck()
+        return ShardUnavailable(f"ledger shard {shard} unavailable: {health.reason(exc)}")
+
     @asynccontextmanager
     async def connection(self, shard: int) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        await self.ensure_up(shard)
         try:
             async with self.pools[shard].connection() as conn:
                 yield conn
         except psycopg.OperationalError as exc:
-            raise ShardUnavailable(f"ledger shard {shard} unavailable: {exc}") from exc
+            raise await self.unavailable(shard, exc) from exc
 
     # ------------------------------------------------------------ directory
 

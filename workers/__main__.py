@@ -40,7 +40,13 @@ async def run(queues: tuple[str, ...], concurrency: int | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
-    log.info("workers.started", queues=list(queues), task_queues=[w.task_queue for w in workers])
+    shards = deps.ledger.shards.status() if deps.ledger else {}
+    log.info(
+        "workers.started",
+        queues=list(queues),
+        task_queues=[w.task_queue for w in workers],
+        degraded_shards=[shard for shard, state in shards.items() if state != "ok"],
+    )
     try:
         stopped = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)

@@ -33,7 +33,10 @@ class Dependencies:
             deps.plaid = PlaidClient.from_settings(settings)
             deps.secrets = SecretStore(settings.shard_urls()[0], Keyring.from_settings(settings))
         if ledger:
-            deps.ledger = await Ledger(settings.shard_urls()).open()
+            # A shard that is down must not keep the worker from starting (a worker killed
+            # during a shard outage is restarted into it): its calls fail with the
+            # retryable ShardUnavailable until it is back; the other shards serve.
+            deps.ledger = await Ledger(settings.shard_urls()).open(require_all=False)
         return deps
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""`/healthz` (the process answers) and `/readyz` (Temporal and every shard answer)."""
+"""`/healthz` (the process answers) and `/readyz` (Temporal and the shards answer)."""
 
 from __future__ import annotations
 
@@ -44,14 +44,19 @@ async def _check_shard(dsn: str) -> str | None:
 
 @router.get("/readyz")
 async def readyz(state: AppState = Depends(app_state)) -> JSONResponse:
+    """Ready: Temporal and every shard answer. Degraded (still 200): a shard other than
+    0 is down, so only the payments on it wait. Not ready (503): Temporal or shard 0
+    (the control store and account directory every request needs) is down."""
     shards = state.settings.shard_urls()
     results = await asyncio.gather(_check_temporal(state), *(_check_shard(d) for d in shards))
     checks: dict[str, Any] = {"temporal": results[0] or "ok"}
     for index, result in enumerate(results[1:]):
         checks[f"shard_{index}"] = result or "ok"
-    ready = all(result is None for result in results)
-    if ready:
-        return JSONResponse({"status": "ready", "checks": checks})
+    if all(result is None for result in results[:2]):  # Temporal and shard 0
+        degraded = [f"shard_{i}" for i, result in enumerate(results[1:]) if result is not None]
+        for name in degraded:
+            checks[name] = f"degraded: {checks[name]}"
+        return JSONResponse({"status": "degraded" if degraded else "ready", "checks": checks})
     failing = ", ".join(name for name, value in checks.items() if value != "ok")
     return JSONResponse(
         {

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ledger.migrate import upgrade
 from ledger.service import Ledger
@@ -48,3 +49,21 @@ def count_rows(dsns: list[str], table: str = "ledger_entries") -> int:
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def allow_connections(dsn: str, allow: bool) -> None:
+    """A shard outage as bench.chaos makes one: its database refuses new connections and
+    its sessions are cut, while the server and the other databases stay up."""
+    server, _, name = dsn.rpartition("/")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        flag = sql.SQL("true" if allow else "false")
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(name), flag
+            )
+        )
+        if not allow:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )

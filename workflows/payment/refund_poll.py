@@ -27,15 +27,24 @@ _POLL_PATCH = "refund-status-polled"
 
 
 class RefundPoll:
-    """When the next poll is due, and the interval that led there (per run)."""
+    """When the next poll is due, and the interval that led there (per run).
+
+    Built when serving begins: the patch is decided there, once, so that a run from
+    before it never wakes for a poll (its recorded timers stay as they were).
+    """
 
     def __init__(self) -> None:
+        self.enabled = workflow.patched(_POLL_PATCH)
         self.due_at: datetime | None = None
         self.interval = policies.REFUND_STATUS_POLL_FIRST
 
+    def unscheduled(self, state: PaymentState) -> bool:
+        """A refund is pending and no poll is set for it: serve must schedule one."""
+        return self.enabled and self.due_at is None and refunds.pending(state)
+
     def due_in(self, state: PaymentState) -> timedelta | None:
         """How long until the next poll; None while no refund is pending."""
-        if not refunds.pending(state) or not workflow.patched(_POLL_PATCH):
+        if not self.enabled or not refunds.pending(state):
             self.due_at, self.interval = None, policies.REFUND_STATUS_POLL_FIRST
             return None
         if self.due_at is None:

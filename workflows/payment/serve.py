@@ -38,7 +38,7 @@ async def serve(state: PaymentState) -> None:
         poll_in = poll.due_in(state)
         timeout = min((t for t in (remaining, poll_in) if t is not None), default=None)
         try:
-            await workflow.wait_condition(_woken(state, past_window), timeout=timeout)
+            await workflow.wait_condition(_woken(state, past_window, poll), timeout=timeout)
         except TimeoutError:
             if poll.is_due():  # a pending refund's webhook may be lost: read it by id
                 await poll.poll(state)
@@ -63,9 +63,10 @@ async def serve(state: PaymentState) -> None:
             workflow.continue_as_new(replace(state.request, carried=view))
 
 
-def _woken(state: PaymentState, past_window: bool) -> Callable[[], bool]:
+def _woken(state: PaymentState, past_window: bool, poll: RefundPoll) -> Callable[[], bool]:
     return lambda: (
         state.ach_return is not None
+        or poll.unscheduled(state)  # a refund became pending: its poll is to be set
         or _continue_as_new_due(state)
         or is_final(state.view.status)
         or refunds.unbook_due(state)

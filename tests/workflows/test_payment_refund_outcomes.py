@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from paysaga.api.webhook_events import braintree_event
 from paysaga.client.starts import start_payment
-from paysaga.domain.events import EventKind
+from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.domain.payments import PaymentOptions, PaymentView
 from paysaga.domain.refunds import RefundOutcome, RefundRequest
 from paysaga.domain.status import PaymentStatus
@@ -69,7 +69,7 @@ def _assert_unbooked_once(world: FakeWorld, view: PaymentView, outcome: RefundOu
     assert (unbooking.kind, unbooking.refund_reference) == ("refund_failure", outcome.reference)
 
 
-def _failure_webhook(gateway: str, handle: Handle, outcome: RefundOutcome) -> object:
+def _failure_webhook(gateway: str, handle: Handle, outcome: RefundOutcome) -> GatewayEvent:
     """The refund's failure as the API's webhook ingress hands it to the workflow."""
     if gateway == "stripe":  # refund.failed, carrying the PaymentIntent and the refund id
         return event(

@@ -27,6 +27,7 @@ from paysaga.domain.gateways import (
     GatewayLookupInput,
     GatewayRefundInput,
     GatewayRefundResult,
+    GatewayRefundStatusInput,
     GatewayResult,
     LookupResult,
     RouteDecision,
@@ -64,6 +65,17 @@ def to_result(payment: GatewayPayment) -> GatewayResult:
         refunded_minor=payment.refunded_minor,
         currency=payment.currency,
         decline_code=payment.decline_code,
+    )
+
+
+def _refund_result(result: RefundResult) -> GatewayRefundResult:
+    return GatewayRefundResult(
+        gateway=result.gateway,
+        reference=result.reference,
+        payment_reference=result.payment_reference,
+        amount_minor=result.amount_minor,
+        currency=result.currency,
+        status=result.status,
     )
 
 
@@ -152,6 +164,7 @@ class GatewayActivities:
             self.cancel,
             self.refund,
             self.lookup,
+            self.refund_status,
             self.list_settled,
         ]
 
@@ -261,14 +274,13 @@ class GatewayActivities:
                 mutating=True,
                 gateway=request.gateway,
             )
-        return GatewayRefundResult(
-            gateway=result.gateway,
-            reference=result.reference,
-            payment_reference=result.payment_reference,
-            amount_minor=result.amount_minor,
-            currency=result.currency,
-            status=result.status,
-        )
+        return _refund_result(result)
+
+    @activity.defn(name=names.REFUND_STATUS)
+    async def refund_status(self, request: GatewayRefundStatusInput) -> GatewayRefundResult:
+        """A pending refund's status, read by its id (the workflow polls it)."""
+        gateway = self._gateway(request.gateway)
+        return _refund_result(await self._call(lambda: gateway.retrieve_refund(request.reference)))
 
     async def _find_earlier_refund(
         self, request: GatewayRefundInput, find_refund: Callable[[str], RefundResult | None]

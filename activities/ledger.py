@@ -77,8 +77,8 @@ class LedgerActivities:
                 metadata={
                     "payment_id": request.payment_id,
                     "gateway": request.gateway,
-                    **metadata,
                     "kind": "charge",
+                    **metadata,
                 },
             )
         )
@@ -114,11 +114,16 @@ class LedgerActivities:
                     request.hold_entry_id, request.idempotency_key, request.amount_minor
                 )
             else:
+                metadata = {"gateway_reference": request.gateway_reference, "kind": request.kind}
+                if request.refund_reference:
+                    metadata["refund_reference"] = request.refund_reference
                 result = await self._post_charge(
                     request,
                     pending=False,
-                    description="payment capture",
-                    metadata={"gateway_reference": request.gateway_reference},
+                    description="payment capture"
+                    if request.kind == "charge"
+                    else "refund failed at the gateway",
+                    metadata=metadata,
                 )
         log.info("ledger.capture", payment_id=request.payment_id, entry_id=result.entry_id)
         return _ref(result)

@@ -157,6 +157,9 @@ def _join(detail: str, more: str) -> str:
     return f"{detail}; {more}" if detail else more
 
 
+_HELD = ("charge", "refund_failure")
+
+
 def booked_net(entries: list[StoredEntry], gateway: str) -> int:
     """What a payment's ledger booked as captured at `gateway`, net of its reversals."""
     net = 0
@@ -165,7 +168,8 @@ def booked_net(entries: list[StoredEntry], gateway: str) -> int:
         if meta.get("gateway") != gateway:
             continue
         amount = max((leg.posted_minor for leg in entry.legs), default=0)
-        if entry.kind in ("post_pending", "standard") and meta.get("kind") == "charge":
+        # A failed refund's un-booking ("refund_failure") books the money back as held.
+        if entry.kind in ("post_pending", "standard") and meta.get("kind") in _HELD:
             net += amount
         elif entry.kind == "reversal":
             net -= amount

@@ -89,7 +89,8 @@ def gateway_holdings(stats: dict[str, dict[str, Any]]) -> dict[str, Holding]:
     return holdings
 
 
-# Per payment: entries that capture (a posted hold or a direct charge), refunds, and
+# Per payment: entries that capture (a posted hold or a direct charge), refunds (net of
+# the un-bookings of refunds that failed at the gateway), and
 # holds neither posted nor voided. An entry's amount is the sum of its debit legs.
 LEDGER_BOOKS_SQL = """
 SELECT e.metadata->>'payment_id' AS payment_id,
@@ -98,7 +99,9 @@ SELECT e.metadata->>'payment_id' AS payment_id,
        coalesce(sum(l.posted_amount) FILTER (WHERE e.kind IN ('post_pending', 'standard')
                                              AND e.metadata->>'kind' = 'charge'), 0) AS captured,
        coalesce(sum(l.posted_amount) FILTER (WHERE e.kind = 'reversal'
-                                             AND e.metadata->>'kind' = 'refund'), 0) AS refunded,
+                                             AND e.metadata->>'kind' = 'refund'), 0)
+       - coalesce(sum(l.posted_amount) FILTER (WHERE e.metadata->>'kind' = 'refund_failure'),
+                  0) AS refunded,
        count(DISTINCT e.id) FILTER (WHERE e.kind = 'pending' AND NOT EXISTS (
            SELECT 1 FROM ledger_entries r WHERE r.pending_id = e.id)) AS open_holds
 FROM ledger_entries e

@@ -28,6 +28,7 @@ from paysaga.domain.gateways import (
     GatewayLookupInput,
     GatewayRefundInput,
     GatewayRefundResult,
+    GatewayRefundStatusInput,
     GatewayResult,
     LookupResult,
     RouteDecision,
@@ -191,6 +192,11 @@ async def cancel(routing: Routing, request: GatewayCancelInput, *, compensating:
 async def refund(routing: Routing, request: GatewayRefundInput) -> GatewayRefundResult:
     opts = _gateway_opts(routing, request.gateway, policies.REFUND_RETRY)
     return await _run(names.REFUND, request, GatewayRefundResult, opts)
+
+
+async def refund_status(routing: Routing, request: GatewayRefundStatusInput) -> GatewayRefundResult:
+    opts = _gateway_opts(routing, request.gateway, policies.GATEWAY_READ_RETRY)
+    return await _run(names.REFUND_STATUS, request, GatewayRefundResult, opts)
 
 
 async def lookup(routing: Routing, request: GatewayLookupInput) -> LookupResult:

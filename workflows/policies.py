@@ -69,6 +69,14 @@ REFUND_UNKNOWN_BACKOFF_MAX: Final = timedelta(minutes=30)
 # https://developer.paypal.com/braintree/docs/reference/request/transaction/refund/python
 REFUND_SETTLEMENT_POLL: Final = timedelta(hours=1)
 REFUND_SETTLEMENT_WAIT: Final = timedelta(days=5)
+# A refund the gateway accepted pending (Stripe `pending`, a Braintree credit not yet
+# settled) is resolved by its webhook, or, if that is lost, by reading the refund by id:
+# first this long after it was accepted, then at doubling intervals up to the cap, for
+# as long as it stays pending (Stripe refunds can stay pending for days:
+# https://docs.stripe.com/refunds#failed-refunds ; Braintree credits settle in a batch
+# about a day later). The payment stays open meanwhile.
+REFUND_STATUS_POLL_FIRST: Final = timedelta(seconds=30)
+REFUND_STATUS_POLL_MAX: Final = timedelta(hours=1)
 
 # Reads (lookup, retrieve): harmless to repeat, so retried longer.
 GATEWAY_READ_RETRY: Final = RetryPolicy(

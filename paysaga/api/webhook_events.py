@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paysaga.client.ids import PAYMENT_ID_RE
-from paysaga.domain.events import GatewayEvent, webhook_kind
+from paysaga.domain.events import BRAINTREE_CREDIT_KINDS, GatewayEvent, webhook_kind
 from paysaga.gateways.braintree_webhooks import BraintreeEvent
 
 
@@ -78,6 +78,8 @@ def stripe_event(event: dict[str, Any]) -> Normalised:
 
 
 def braintree_event(event: BraintreeEvent) -> Normalised:
+    if event.transaction_type == "credit":
+        return _braintree_credit(event)
     payment_id = _payment_id(event.order_id)
     kind = webhook_kind("braintree", event.kind)
     if kind is None or payment_id is None:
@@ -90,6 +92,28 @@ def braintree_event(event: BraintreeEvent) -> Normalised:
         reference=event.transaction_id,
         payment_id=payment_id,
         data={"status": event.transaction_status or ""},
+    )
+    return Normalised(event.event_id, event.kind, payment_id, gateway_event)
+
+
+def _braintree_credit(event: BraintreeEvent) -> Normalised:
+    """A refund (credit) settled or declined: its order id is our refund's idempotency
+    key, `{payment_id}:{step}`; the workflow matches the report by the credit's id."""
+    payment_id = _payment_id((event.order_id or "").partition(":")[0])
+    kind = BRAINTREE_CREDIT_KINDS.get(event.kind)
+    if kind is None or payment_id is None or not event.transaction_id:
+        return Normalised(event.event_id, event.kind, payment_id, None)
+    gateway_event = GatewayEvent(
+        event_id=event.event_id,
+        gateway="braintree",
+        kind=kind,
+        occurred_at=event.timestamp,
+        reference=event.refunded_transaction_id,
+        payment_id=payment_id,
+        data={
+            "status": event.transaction_status or "",
+            "refund_reference": _str(event.transaction_id),
+        },
     )
     return Normalised(event.event_id, event.kind, payment_id, gateway_event)
 

@@ -15,6 +15,7 @@ CAPTURE: Final = "gateway.capture"
 CANCEL: Final = "gateway.cancel"
 REFUND: Final = "gateway.refund"
 LOOKUP: Final = "gateway.lookup"
+REFUND_STATUS: Final = "gateway.refund_status"
 LIST_SETTLED: Final = "gateway.list_settled"
 
 # Ledger activities.

@@ -71,6 +71,15 @@ WEBHOOK_KINDS: Final[dict[str, dict[str, EventKind]]] = {
     },
 }
 
+# Braintree's transaction webhooks for a credit (our refund): it moved the money once
+# settled, and never will once the processor declined to settle it (response 4001:
+# https://developer.paypal.com/braintree/docs/reference/general/webhooks/transaction ,
+# https://developer.paypal.com/braintree/docs/reference/general/processor-responses/settlement-responses/).
+BRAINTREE_CREDIT_KINDS: Final[dict[str, EventKind]] = {
+    "transaction_settled": EventKind.REFUND_SUCCEEDED,
+    "transaction_settlement_declined": EventKind.REFUND_FAILED,
+}
+
 
 # A Stripe refund object's status (https://docs.stripe.com/api/refunds/object#refund_object-status)
 # decides what an update of it reports; pending / requires_action report nothing yet.

@@ -66,6 +66,14 @@ class GatewayRefundInput:
 
 
 @dataclass(frozen=True)
+class GatewayRefundStatusInput:
+    """Read a refund's current status by its own id (re_... / the credit's id)."""
+
+    gateway: str
+    reference: str
+
+
+@dataclass(frozen=True)
 class GatewayLookupInput:
     gateway: str
     payment_id: str

@@ -46,6 +46,11 @@ class LedgerCaptureInput:
     gateway_reference: str
     amount_minor: int
     currency: str
+    # What the entry books (its metadata kind): a charge, or (without a hold) the
+    # un-booking of a refund that failed at the gateway, "refund_failure", which names
+    # the refund so reconciliation matches it to the gateway's refund_failure.
+    kind: str = "charge"
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True)

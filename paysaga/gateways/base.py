@@ -42,6 +42,11 @@ class CardGateway(Protocol):
 
     def retrieve(self, reference: str) -> GatewayPayment: ...
 
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        """A refund's current status by its own id (never a search): pending refunds are
+        polled with it, so one whose webhook was lost is still resolved."""
+        ...
+
     def lookup(
         self, payment_id: str, *, attempt_key: str | None = None, since: datetime | None = None
     ) -> GatewayPayment | None:

@@ -383,6 +383,16 @@ class BraintreeGateway:
         """
         return self._find_refund(idempotency_key)
 
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        """A refund's current status by its id: a credit, or a sale whose full refund
+        before settlement became a void (its id is the sale's)."""
+        txn = self._find(reference)
+        if txn.type == braintree.Transaction.Type.Sale:
+            voided = "succeeded" if txn.status == "voided" else "failed"
+            amount = records.to_minor(txn.amount, txn.currency_iso_code)
+            return RefundResult(GATEWAY, txn.id, txn.id, amount, txn.currency_iso_code, voided)
+        return records.refund(txn)
+
     def _find_refund(self, idempotency_key: str) -> RefundResult | None:
         credits = self._by_order_id(idempotency_key, braintree.Transaction.Type.Credit)
         return records.refund(credits[0]) if credits else None
@@ -398,7 +408,7 @@ class BraintreeGateway:
         if with_refunds:
             for refund_id in txn.refund_ids:
                 credit = self._find(refund_id)
-                if credit.status not in records.FAILED:
+                if records.refund_status(credit) != "failed":  # pending: committed to leave
                     refunded += records.to_minor(credit.amount, txn.currency_iso_code)
         return records.payment(txn, refunded)
 

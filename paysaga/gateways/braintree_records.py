@@ -68,8 +68,24 @@ def payment(txn: Any, refunded_minor: int = 0) -> GatewayPayment:
     )
 
 
+# A credit (refund) moves money only once it settles; until then it is pending and can
+# still be declined by the processor (settlement response 4001, "declined to settle the
+# sale or refund request":
+# https://developer.paypal.com/braintree/docs/reference/general/processor-responses/settlement-responses/
+# and the statuses at https://developer.paypal.com/braintree/docs/reference/general/statuses).
+CREDIT_SUCCEEDED = frozenset({"settled", "settlement_confirmed"})
+CREDIT_FAILED = frozenset({*FAILED, "settlement_declined", "settlement_failed", "voided"})
+
+
+def refund_status(credit: Any) -> str:
+    """succeeded | pending | failed, as our refunds read them."""
+    if credit.status in CREDIT_SUCCEEDED:
+        return "succeeded"
+    return "failed" if credit.status in CREDIT_FAILED else "pending"
+
+
 def refund(credit: Any) -> RefundResult:
-    status = "failed" if credit.status in FAILED else "succeeded"
+    status = refund_status(credit)
     return RefundResult(
         GATEWAY,
         credit.id,

@@ -35,6 +35,10 @@ class BraintreeEvent:
     transaction_id: str | None = None
     transaction_status: str | None = None
     order_id: str | None = None
+    # sale | credit (a refund, whose order id is our refund's key) and, for a credit,
+    # the sale it refunds.
+    transaction_type: str | None = None
+    refunded_transaction_id: str | None = None
     disbursement_id: str | None = None
     transaction_ids: list[str] = field(default_factory=list)
 
@@ -105,6 +109,10 @@ class BraintreeWebhookVerifier:
             transaction_id=txn.id if txn is not None else None,
             transaction_status=getattr(txn, "status", None) if txn is not None else None,
             order_id=getattr(txn, "order_id", None) if txn is not None else None,
+            transaction_type=getattr(txn, "type", None) if txn is not None else None,
+            refunded_transaction_id=(
+                getattr(txn, "refunded_transaction_id", None) if txn is not None else None
+            ),
             disbursement_id=disbursement.id if disbursement is not None else None,
             transaction_ids=list(disbursement.transaction_ids) if disbursement is not None else [],
         )

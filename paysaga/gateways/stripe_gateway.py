@@ -227,14 +227,12 @@ class StripeGateway:
             ),
             mutating=True,
         )
-        return RefundResult(
-            gateway=NAME,
-            reference=refund.id,
-            payment_reference=str(refund.payment_intent or reference),
-            amount_minor=int(refund.amount),
-            currency=str(refund.currency).upper(),
-            status=str(refund.status or "pending"),
-        )
+        return _refund(refund, reference)
+
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        """A refund's current status by its id (re_...): pending ones are polled with it."""
+        refund = self._call(lambda: self._client.v1.refunds.retrieve(reference), mutating=False)
+        return _refund(refund, "")
 
     def retrieve(self, reference: str) -> GatewayPayment:
         # The balance transaction too: settled is its funds available, not that it exists.
@@ -344,3 +342,16 @@ class StripeGateway:
             currency=str(intent.currency).upper(),
             decline_code=decline_code,
         )
+
+
+def _refund(refund: Any, payment_reference: str) -> RefundResult:
+    # Its status as Stripe reports it (https://docs.stripe.com/api/refunds/object#refund_object-status):
+    # pending / requires_action may still move money or fail; the workflow decides.
+    return RefundResult(
+        gateway=NAME,
+        reference=refund.id,
+        payment_reference=str(refund.payment_intent or payment_reference),
+        amount_minor=int(refund.amount),
+        currency=str(refund.currency).upper(),
+        status=str(refund.status or "pending"),
+    )

@@ -47,14 +47,17 @@ def test_authorize_capture_settle_refund(bt: BraintreeGateway, bt_url: str) -> N
 
     first = bt.refund(f"{K}:refund-1", payment.reference, 2_345)
     second = bt.refund(f"{K}:refund-2", payment.reference, 10_000)
+    # A credit moves money once it settles: until then it is pending (issue 13).
     assert (first.amount_minor, first.status, first.payment_reference) == (
         2_345,
-        "succeeded",
+        "pending",
         payment.reference,
     )
     assert second.reference != first.reference
     after = bt.retrieve(payment.reference)
-    assert after.refunded_minor == 12_345
+    assert after.refunded_minor == 12_345  # committed to leave: counted while pending
+    control(bt_url, "settle", {})
+    assert bt.retrieve_refund(first.reference).status == "succeeded"
     with pytest.raises(InvalidRequest):
         bt.refund(f"{K}:refund-3", payment.reference, 1)  # nothing left to refund
 
@@ -262,7 +265,8 @@ def test_full_refund_when_settlement_wins_the_race_with_the_void(
     real_find = bt._find
     monkeypatch.setattr(bt, "_find", lambda ref: next(reads, None) or real_find(ref))
     refund = bt.refund(f"{K}:raced", payment.reference, 3_100)
-    assert (refund.status, refund.amount_minor) == ("succeeded", 3_100)
+    # A credit, pending until it settles (a void would be succeeded at once).
+    assert (refund.status, refund.amount_minor) == ("pending", 3_100)
     assert refund.reference != payment.reference  # a refund transaction, not a void
     assert bt.refund(f"{K}:raced", payment.reference, 3_100) == refund
 

@@ -115,3 +115,31 @@ def test_environment_from_url() -> None:
         environment("https://example.com:8443")  # the SDK cannot do https off 443
     with pytest.raises(ConfigurationError):
         environment("ftp://example.com")
+
+
+def test_a_credit_is_pending_until_settled_and_failed_once_declined() -> None:
+    """A credit in submitted_for_settlement has moved no money yet, and a declined one
+    never will (chaos seed 577881577: both were read as succeeded)."""
+    from types import SimpleNamespace
+
+    from paysaga.gateways import braintree_records as records
+
+    def credit(status: str) -> object:
+        return SimpleNamespace(
+            id="cr_1",
+            status=status,
+            refunded_transaction_id="sale_1",
+            amount="10.00",
+            currency_iso_code="USD",
+        )
+
+    statuses = {
+        s: records.refund(credit(s)).status
+        for s in ("submitted_for_settlement", "settling", "settled", "settlement_declined")
+    }
+    assert statuses == {
+        "submitted_for_settlement": "pending",
+        "settling": "pending",
+        "settled": "succeeded",
+        "settlement_declined": "failed",
+    }

@@ -155,6 +155,39 @@ def test_refund_pending_then_failed(stripe_faults: str, webhook_receiver: Webhoo
         types = {json.loads(body)["type"] for body, _ in webhook_receiver.received}
 
 
+def test_a_refund_that_will_fail_is_never_announced_succeeded(
+    stripe_faults: str, webhook_receiver: WebhookReceiver
+) -> None:
+    """Its refund.created said `succeeded` (the refund was made pending only after the
+    event was queued), so the payment closed as refunded before refund.failed came
+    (chaos seed 577881577). Stripe's events carry the refund as it is: pending."""
+    payment_id = f"pay_{uuid.uuid4().hex[:12]}"
+    intent = call(stripe_faults, "POST", "/v1/payment_intents", intent_form(payment_id)).json()
+    control(
+        stripe_faults,
+        "faults",
+        {
+            "refund_pending_then_failed_rate": 1.0,
+            "refund_fail_after_s": 0.3,
+            "webhook_url": webhook_receiver.url,
+        },
+    )
+    refund = call(stripe_faults, "POST", "/v1/refunds", {"payment_intent": intent["id"]}).json()
+    deadline = time.monotonic() + 5
+    seen: list[tuple[str, str]] = []
+    while ("refund.failed", "failed") not in seen:
+        assert time.monotonic() < deadline, f"events seen: {seen}"
+        time.sleep(0.1)
+        bodies = [json.loads(body) for body, _ in webhook_receiver.received]
+        seen = [
+            (b["type"], b["data"]["object"]["status"])
+            for b in bodies
+            if b["data"]["object"].get("id") == refund["id"]
+        ]
+    assert ("refund.created", "pending") in seen
+    assert all(status != "succeeded" for _, status in seen), seen
+
+
 def test_malformed_response_after_the_side_effect(stripe_faults: str) -> None:
     control(stripe_faults, "faults", {"malformed_response_rate": 1.0, "seed": 3})
     payment_id = f"pay_{uuid.uuid4().hex[:12]}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from paysaga.domain.gateways import (
     GatewayLookupInput,
     GatewayRefundInput,
     GatewayRefundResult,
+    GatewayRefundStatusInput,
     GatewayResult,
     LookupResult,
     RouteDecision,
@@ -106,6 +107,7 @@ class FakeWorld:
             self.capture,
             self.cancel,
             self.refund,
+            self.refund_status,
             self.lookup,
             self.hold,
             self.void,
@@ -313,6 +315,24 @@ class FakeWorld:
         )
         self.credits.append((now, credit))
         return credit
+
+    @activity.defn(name=names.REFUND_STATUS)
+    async def refund_status(self, request: GatewayRefundStatusInput) -> GatewayRefundResult:
+        """A refund read by its id: its status now (`settle_refund` moves it on)."""
+        self.calls["refund_status"].append(request)
+        for _, made in self.credits:
+            if made.reference == request.reference:
+                return made
+        raise ApplicationError(
+            f"no refund {request.reference}", type="InvalidRequest", non_retryable=True
+        )
+
+    def settle_refund(self, reference: str, status: str) -> None:
+        """A pending refund succeeds or fails at the gateway (reported by no webhook)."""
+        self.credits = [
+            (at, replace(c, status=status) if c.reference == reference else c)
+            for at, c in self.credits
+        ]
 
     def refunded_at_gateway(self) -> int:
         """Money the gateway gave back: every credit that did not fail."""

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.ledger import LedgerCaptureInput
     from paysaga.domain.names import gateway_idempotency_key
     from paysaga.domain.payments import PaymentView
+    from paysaga.domain.reconciliation import REFUND_FAILURE
     from paysaga.domain.refunds import RefundOutcome, RefundRecord, RefundRequest, check_refund
     from paysaga.domain.status import PaymentStatus
     from workflows import calls
@@ -32,6 +33,7 @@ from workflows.payment.state import PaymentState, rejected
 
 _GATEWAY_STATUS_PATCH = "refund-gateway-status"
 _KEEP_OPEN_PATCH = "refund-pending-keeps-payment-open"
+_UNBOOK_KIND_PATCH = "refund-failure-unbook-kind"
 
 SUCCEEDED, PENDING, FAILED = "succeeded", "pending", "failed"
 # Stripe refund statuses (https://docs.stripe.com/api/refunds/object): pending and
@@ -114,7 +116,7 @@ async def _book(
     state: PaymentState, request: RefundRequest, step: str, refunded: GatewayRefundResult
 ) -> RefundOutcome:
     """Record the refund as the gateway reported it; book it unless it failed."""
-    status = _status(refunded.status)
+    status = status_of(refunded.status)
     record = RefundRecord(
         request.request_id, request.amount_minor, refunded.reference, status, workflow.now()
     )
@@ -142,7 +144,8 @@ async def _book(
     return answer
 
 
-def _status(gateway_status: str) -> str:
+def status_of(gateway_status: str) -> str:
+    """A gateway's refund status as ours: succeeded, failed (no money moved) or pending."""
     if gateway_status == SUCCEEDED:
         return SUCCEEDED
     return FAILED if gateway_status in _NOT_MOVED else PENDING
@@ -230,6 +233,9 @@ async def _unbook(state: PaymentState, record: RefundRecord) -> None:
         amount_minor=record.amount_minor,
         currency=view.currency,
     )
+    if workflow.patched(_UNBOOK_KIND_PATCH):
+        # Reconciliation matches it to the gateway's refund_failure by the refund's id.
+        request = replace(request, kind=REFUND_FAILURE, refund_reference=record.reference)
     # Booking money back that never left: retried without a deadline, like every
     # booking after a gateway effect.
     entry = await postings.book(

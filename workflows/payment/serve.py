@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies
 
 from workflows.payment import ach, cancellation, refunds
+from workflows.payment.refund_poll import RefundPoll
 from workflows.payment.state import PaymentState
 
 # Events remembered for deduplication across continue-as-new (most recent kept).
@@ -26,16 +27,22 @@ _WINDOW_CARRIED_PATCH = "refund-window-carried"
 
 async def serve(state: PaymentState) -> None:
     deadline = _window_end(state)
+    poll = RefundPoll()
     while not is_final(state.view.status) and not state.workflow_canceled:
-        remaining: timedelta | None = deadline - workflow.now()
-        if remaining is not None and remaining <= timedelta(0):
-            if not refunds.keeps_open(state):
-                break
-            remaining = None  # open until the pending refund's outcome is reported
+        left = deadline - workflow.now()
+        past_window = left <= timedelta(0)
+        if past_window and not refunds.keeps_open(state):
+            break
+        # Past the window: open until the pending refund's outcome is reported.
+        remaining = None if past_window else left
+        poll_in = poll.due_in(state)
+        timeout = min((t for t in (remaining, poll_in) if t is not None), default=None)
         try:
-            await workflow.wait_condition(_woken(state, remaining is None), timeout=remaining)
+            await workflow.wait_condition(_woken(state, past_window, poll), timeout=timeout)
         except TimeoutError:
-            continue  # the window ended: the check above decides
+            if poll.is_due():  # a pending refund's webhook may be lost: read it by id
+                await poll.poll(state)
+            continue  # the window ended or a poll was made: the checks above decide
         except asyncio.CancelledError as error:
             cancellation.interrupted(state, error)
             continue
@@ -56,9 +63,10 @@ async def serve(state: PaymentState) -> None:
             workflow.continue_as_new(replace(state.request, carried=view))
 
 
-def _woken(state: PaymentState, past_window: bool) -> Callable[[], bool]:
+def _woken(state: PaymentState, past_window: bool, poll: RefundPoll) -> Callable[[], bool]:
     return lambda: (
         state.ach_return is not None
+        or poll.unscheduled(state)  # a refund became pending: its poll is to be set
         or _continue_as_new_due(state)
         or is_final(state.view.status)
         or refunds.unbook_due(state)

@@ -1,8 +1,10 @@
 """Stripe refunds: giving back captured money, in full or in parts.
 
 A refund succeeds at once and waits in `state.refund_pending` until settlement books
-its balance transaction. Under the `refund_pending_then_failed` fault it is created
-`pending` instead and fails later (`fail_later`, `fail_due`), as a card refund can
+its balance transaction. Under the `refund_pending_then_failed` fault (`failing`) it is
+created `pending` instead, and its `refund.created` event says so, as Stripe's does for
+a refund still in flight (https://docs.stripe.com/api/refunds/object#refund_object-status);
+it fails later (`fail_due`), as a card refund can
 when the card was closed: status `failed`, a `refund_failure` balance transaction
 giving the money back to the balance, `refund.failed` / `charge.refund.updated`
 events (https://docs.stripe.com/refunds, failed refunds;
@@ -11,12 +13,28 @@ https://docs.stripe.com/api/refunds/object#refund_object-failure_reason).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid, missing
 from paysaga.sandbox.stripe.state import StripeState, pop_due
+
+# When a refund created in this context fails (the fault), or None: it succeeds.
+_fails_at: ContextVar[float | None] = ContextVar("stripe_refund_fails_at", default=None)
+
+
+@contextlib.contextmanager
+def failing(fail_at: float | None) -> Iterator[None]:
+    """Refunds created inside are pending and fail at `fail_at` (when not None)."""
+    token = _fails_at.set(fail_at)
+    try:
+        yield
+    finally:
+        _fails_at.reset(token)
 
 
 def create_refund(
@@ -67,6 +85,10 @@ def create_refund(
                 param="amount",
             )
         refund = render.refund(amount, ch, meta)
+        fail_at = _fails_at.get()
+        if fail_at is not None:  # pending from the start: no event may say succeeded
+            refund["status"] = "pending"
+            state.refund_failures[refund["id"]] = fail_at
         state.refunds[refund["id"]] = refund
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] == ch["amount_captured"]
@@ -83,15 +105,6 @@ def refund(state: StripeState, ident: str) -> Obj:
         if ident not in state.refunds:
             raise missing("refund", ident)
         return copy.deepcopy(state.refunds[ident])
-
-
-def fail_later(state: StripeState, ident: str, fail_at: float) -> Obj:
-    """Hold a refund just created `pending`; it fails at `fail_at`."""
-    with state.lock:
-        refund = state.refunds[ident]
-        refund["status"] = "pending"
-        state.refund_failures[ident] = fail_at
-        return copy.deepcopy(refund)
 
 
 def fail_due(state: StripeState, now: float) -> int:

@@ -160,10 +160,11 @@ class StripeSandbox:
         expand = get_list(params, "expand")
 
         def run() -> Obj:
-            result = op.handler(self.state, params, groups)
-            if fault is Fault.REFUND_PENDING_THEN_FAILED and result.get("object") == "refund":
+            fail_at = None
+            if fault is Fault.REFUND_PENDING_THEN_FAILED:  # only a refund create heeds it
                 fail_at = time.time() + config.refund_fail_after_s
-                result = refunds.fail_later(self.state, result["id"], fail_at)
+            with refunds.failing(fail_at):
+                result = op.handler(self.state, params, groups)
             return render.expand(result, expand, self.state.find)
 
         with lagging(SearchLag.of(config, self.settings.search_lag_s)):

@@ -184,7 +184,8 @@ def check_payments(
             continue
         pid, status = plan.payment_id, statuses.get(plan.payment_id, "unknown")
         counts[status] += 1
-        terminal = TERMINAL_REFUNDED if plan.refund else TERMINAL_PLAIN
+        refunded = plan.refund and not plan.refund_failed  # a failed refund leaves it charged
+        terminal = TERMINAL_REFUNDED if refunded else TERMINAL_PLAIN
         if status not in terminal:
             findings.fail(f"{pid}: not terminal (status {status})")
         gateway, booked = holdings.get(pid, Holding()), books.get(pid, Books())

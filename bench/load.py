@@ -49,6 +49,8 @@ class PlannedPayment:
     payment_id: str = ""
     status: str = PaymentStatus.PENDING
     refund_requested: bool = False
+    # The gateway failed the refund after accepting it: the payment stays charged.
+    refund_failed: bool = False
     latency_s: float | None = None
     # From the history (server clock): started, done, and each activity's task queue.
     started_at: datetime | None = None
@@ -218,18 +220,34 @@ async def run_payment_load(
         # workers being killed) a payment's workflow may not answer for minutes, and a
         # refund given up on leaves the payment short of its terminal state.
         attempt = 0
+        request_id = f"{plan.idempotency_key}-r"
         while True:
             try:
-                await client.refund(
-                    plan.payment_id, plan.amount_minor, request_id=f"{plan.idempotency_key}-r"
-                )
-                return
+                await client.refund(plan.payment_id, plan.amount_minor, request_id=request_id)
+                break
             except Exception as exc:  # same request id: retrying is safe
                 errors.append(f"refund {plan.payment_id} attempt {attempt}: {exc!r}")
                 if loop.time() > began + timeout_s:
                     return
                 attempt += 1
                 await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        await outcome_of(plan, request_id)
+
+    async def outcome_of(plan: PlannedPayment, request_id: str) -> None:
+        """Until the refund settles the payment or the gateway fails it (a refund accepted
+        pending may fail later: the payment is then done, charged, its refund failed)."""
+        while loop.time() < began + timeout_s:
+            try:
+                view = await client.get_payment(plan.payment_id)
+            except Exception as exc:  # a busy or restarting worker: ask again
+                errors.append(f"view {plan.payment_id}: {exc!r}")
+            else:
+                if view.status == PaymentStatus.REFUNDED:
+                    return
+                if any(r.request_id == request_id and r.status == "failed" for r in view.refunds):
+                    plan.refund_failed = True
+                    return
+            await asyncio.sleep(2.0)
 
     starters = asyncio.gather(*(start(p) for p in plans))
     refunds: list[asyncio.Task[None]] = []
@@ -245,7 +263,8 @@ async def run_payment_load(
                 if not due.refund_requested:
                     due.refund_requested = True
                     refunds.append(asyncio.create_task(refund(due)))
-            completed = await _count_done(temporal, customer_id, refund_ids)
+            refunding = [p.payment_id for p in plans if p.refund and not p.refund_failed]
+            completed = await _count_done(temporal, customer_id, refunding)
             if on_tick:
                 on_tick(completed, count)
             if completed == count and starters.done():

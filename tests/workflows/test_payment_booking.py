@@ -212,8 +212,8 @@ async def test_capture_after_failover_is_booked_under_its_own_key(
     """Defect 5: braintree charged though it answered unavailable, its search did not
     show the charge within the lag bound, the payment failed over and braintree's capture
     was booked and refunded; stripe's capture must not meet braintree's ledger key."""
-    world = FakeWorld(
-        authorize_script=["unavailable_done", "ok"],
+    world = FakeWorld(  # braintree's resends are refused (429s) until it fails over
+        authorize_script=["unavailable_done", "refused", "refused", "ok"],
         lookup_misses=LOOKUPS_TO_VERDICT,
         gateways=("braintree", "stripe"),
     )
@@ -221,7 +221,7 @@ async def test_capture_after_failover_is_booked_under_its_own_key(
     async with worker(env.client, task_queue, world.activities()):
         handle, _ = await start_payment(env.client, request, task_queue=task_queue)
         result = await handle.result()
-    assert [a.gateway for a in world.calls["authorize"]] == ["braintree", "stripe"]
+    assert [a.gateway for a in world.calls["authorize"]] == ["braintree"] * 3 + ["stripe"]
     assert [r.gateway for r in world.calls["refund"]] == ["braintree"]  # the compensation
     assert result.status == PaymentStatus.CAPTURED and result.gateway == "stripe"
     keys = [c.idempotency_key for c in world.calls["ledger_capture"]]

@@ -14,7 +14,7 @@ import requests
 import stripe
 from braintree.exceptions.not_found_error import NotFoundError
 from braintree.exceptions.unexpected_error import UnexpectedError
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.gateway import GatewayActivities
@@ -22,6 +22,7 @@ from paysaga.domain.gateways import GatewayAuthorizeInput, GatewayLookupInput
 from paysaga.gateways import braintree_errors, stripe_errors
 from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
 from paysaga.gateways.types import AuthorizeRequest, GatewayPayment
+from tests.workflows.helpers import over_the_wire
 from workflows.failures import classify
 
 RESOURCE_MISSING = "resource_missing"  # both gateways' code for an id they do not know
@@ -112,24 +113,10 @@ async def test_a_refused_sale_without_idempotency_goes_back_to_the_workflow() ->
     for name in ("braintree", "stripe"):
         with pytest.raises(ApplicationError) as error:
             await ActivityEnvironment().run(activities.authorize, _attempt(name))
-        caught.append(classify(_as_activity_error(error.value)))
+        caught.append(classify(over_the_wire(error.value)))
         assert error.value.non_retryable is (name == "braintree")
     assert [f.not_charged for f in caught] == [True, True]
     assert [f.search_lag for f in caught] == [timedelta(seconds=12), timedelta(seconds=30)]
-
-
-def _as_activity_error(cause: ApplicationError) -> ActivityError:
-    error = ActivityError(
-        "activity failed",
-        scheduled_event_id=1,
-        started_event_id=2,
-        identity="test",
-        activity_type="authorize",
-        activity_id="1",
-        retry_state=RetryState.NON_RETRYABLE_FAILURE,
-    )
-    error.__cause__ = cause
-    return error
 
 
 async def test_a_lookup_of_an_unknown_id_is_not_found() -> None:

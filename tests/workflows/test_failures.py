@@ -8,9 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.failure.v1 import Failure as FailureProto
-from temporalio.converter import DataConverter
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.errors import gateway_application_error, ledger_application_error
 from ledger.errors import LedgerError, UnknownAccount
@@ -24,6 +22,7 @@ from paysaga.gateways.errors import (
     RetryableGatewayError,
     Unavailable,
 )
+from tests.workflows.helpers import over_the_wire
 from workflows.failures import Failure, classify
 
 
@@ -43,32 +42,13 @@ def test_every_error_class_has_its_type_constant() -> None:
     assert {c.__name__ for c in classes - never_sent} <= {t.value for t in ErrorType}
 
 
-def _over_the_wire(error: ApplicationError) -> ActivityError:
-    """What a workflow sees: the failure converted to proto and back (details as JSON)."""
-    converter = DataConverter.default
-    proto = FailureProto()
-    converter.failure_converter.to_failure(error, converter.payload_converter, proto)
-    decoded = converter.failure_converter.from_failure(proto, converter.payload_converter)
-    activity = ActivityError(
-        "activity failed",
-        scheduled_event_id=1,
-        started_event_id=2,
-        identity="test",
-        activity_type="authorize",
-        activity_id="1",
-        retry_state=RetryState.NON_RETRYABLE_FAILURE,
-    )
-    activity.__cause__ = decoded
-    return activity
-
-
 def test_new_details_decode_after_crossing_temporal() -> None:
     declined = Declined("no", gateway="stripe", decline_code="insufficient_funds", soft=True)
-    failure = classify(_over_the_wire(gateway_application_error(declined)))
+    failure = classify(over_the_wire(gateway_application_error(declined)))
     assert failure == Failure("Declined", "no", "insufficient_funds", True, False)
-    limited = classify(_over_the_wire(gateway_application_error(RateLimited("x", gateway="b"))))
+    limited = classify(over_the_wire(gateway_application_error(RateLimited("x", gateway="b"))))
     assert (limited.type, limited.failover) == (ErrorType.RATE_LIMITED, True)
-    ledger = classify(_over_the_wire(ledger_application_error(UnknownAccount("no such"))))
+    ledger = classify(over_the_wire(ledger_application_error(UnknownAccount("no such"))))
     assert ledger.code == "unknown_account" and ledger.decline_code is None
     assert ledger.reason() == "UnknownAccount (unknown_account): no such"
 
@@ -86,13 +66,13 @@ def test_legacy_positional_details_decode_as_before(
     details: list[Any], expected: tuple[str | None, bool, bool]
 ) -> None:
     error = ApplicationError("m", *details, type="Declined")
-    failure = classify(_over_the_wire(error))
+    failure = classify(over_the_wire(error))
     assert (failure.decline_code, failure.soft, failure.failover) == expected
 
 
 def test_details_raised_in_process_decode_too() -> None:
     error = ApplicationError("m", FailureDetails("do_not_honor"), type="Declined")
-    activity = _over_the_wire(ApplicationError("unused"))
+    activity = over_the_wire(ApplicationError("unused"))
     activity.__cause__ = error
     assert classify(activity).decline_code == "do_not_honor"
 
@@ -111,15 +91,15 @@ def test_workflow_workers_older_than_the_record_read_new_failures_alike() -> Non
     """Rolling deploy: an old workflow worker reads a new activity worker's failure.
     Without the positional prefix it saw a soft decline as hard (no dunning)."""
     soft = Declined("no", gateway="stripe", decline_code="insufficient_funds", soft=True)
-    assert _legacy_classify(_over_the_wire(gateway_application_error(soft))) == (
+    assert _legacy_classify(over_the_wire(gateway_application_error(soft))) == (
         "insufficient_funds",
         True,
         False,
     )
     limited = gateway_application_error(RateLimited("x", gateway="b"))
-    assert _legacy_classify(_over_the_wire(limited)) == (None, False, True)
+    assert _legacy_classify(over_the_wire(limited)) == (None, False, True)
     ledger = ledger_application_error(UnknownAccount("no such"))
-    assert _legacy_classify(_over_the_wire(ledger)) == ("unknown_account", False, False)
+    assert _legacy_classify(over_the_wire(ledger)) == ("unknown_account", False, False)
 
 
 def test_a_refusal_proves_nothing_charged_and_a_5xx_does_not() -> None:
@@ -129,7 +109,7 @@ def test_a_refusal_proves_nothing_charged_and_a_5xx_does_not() -> None:
     refused = Unavailable("connection refused", gateway="braintree")
     answered = Unavailable("server error", gateway="braintree", http_status=500)
     decode = [
-        classify(_over_the_wire(gateway_application_error(e, search_lag_s=7.5)))
+        classify(over_the_wire(gateway_application_error(e, search_lag_s=7.5)))
         for e in (limited, refused, answered)
     ]
     assert [f.not_charged for f in decode] == [True, True, False]

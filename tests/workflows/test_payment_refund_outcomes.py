@@ -146,3 +146,33 @@ async def test_a_pending_refund_whose_webhook_is_lost_is_polled_until_it_succeed
     assert result.status == PaymentStatus.REFUNDED and result.refunded_minor == 1000
     assert [r.status for r in result.refunds] == ["succeeded"]
     assert world.net_posted(handle.id) == 0
+
+
+async def test_a_settled_payment_whose_refund_fails_is_settled_again(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Every refund failed: the payment returns to where the charge left it, settled,
+    not captured (a regression: status_after knew only captured)."""
+    world = FakeWorld(refund_script=["pending"])
+    async with worker(env.client, task_queue, world.activities()):
+        handle, _ = await start_payment(
+            env.client,
+            payment_request(task_queue, options=PaymentOptions(refund_window_s=3600)),
+            task_queue=task_queue,
+        )
+        await wait_status(handle, PaymentStatus.CAPTURED)
+        settled = event(EventKind.SETTLEMENT_MATCHED, handle.id, "evt_settled")
+        await handle.signal(PaymentWorkflow.gateway_event, settled)
+        await wait_status(handle, PaymentStatus.SETTLED)
+        outcome = await handle.execute_update(
+            PaymentWorkflow.refund, RefundRequest("r1", 400, "USD")
+        )
+        assert outcome.status == "pending"
+        world.settle_refund(outcome.reference, "failed")
+        await handle.signal(
+            PaymentWorkflow.gateway_event, _failure_webhook("stripe", handle, outcome)
+        )
+        view = await _until(handle, _refund_failed)
+        await handle.terminate()
+    assert view.status == PaymentStatus.SETTLED and view.refunded_minor == 0
+    assert world.net_posted(view.payment_id) == 1000

@@ -34,6 +34,7 @@ from workflows.payment.state import PaymentState, rejected
 _GATEWAY_STATUS_PATCH = "refund-gateway-status"
 _KEEP_OPEN_PATCH = "refund-pending-keeps-payment-open"
 _UNBOOK_KIND_PATCH = "refund-failure-unbook-kind"
+_RESTORE_SETTLED_PATCH = "refund-failure-restores-settled"
 
 SUCCEEDED, PENDING, FAILED = "succeeded", "pending", "failed"
 # Stripe refund statuses (https://docs.stripe.com/api/refunds/object): pending and
@@ -171,9 +172,17 @@ def status_after(view: PaymentView) -> PaymentStatus:
         return PaymentStatus.REFUNDED
     if view.refunded_minor > 0:
         return PaymentStatus.PARTIALLY_REFUNDED
-    if view.status == PaymentStatus.PARTIALLY_REFUNDED:
-        return PaymentStatus.CAPTURED
+    if view.status in (PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED):
+        # Every refund failed: the payment is back where the charge left it.
+        if workflow.patched(_RESTORE_SETTLED_PATCH):
+            return PaymentStatus.SETTLED if _was_settled(view) else PaymentStatus.CAPTURED
+        if view.status == PaymentStatus.PARTIALLY_REFUNDED:
+            return PaymentStatus.CAPTURED
     return view.status
+
+
+def _was_settled(view: PaymentView) -> bool:
+    return any(step.name == f"status:{PaymentStatus.SETTLED}" for step in view.steps)
 
 
 # ----------------------------------------------------------------- reports, later

@@ -27,11 +27,15 @@ from paysaga.gateways.router import should_fail_over
 
 
 def gateway_application_error(
-    exc: GatewayError, *, search_lag_s: float | None = None, final: bool = False
+    exc: GatewayError,
+    *,
+    search_lag_s: float | None = None,
+    final: bool = False,
+    final_unsent: bool = False,
 ) -> ApplicationError:
     """`search_lag_s`: the gateway's search lag bound, for the workflow's verdict; `final`:
     never retried by Temporal (the workflow decides every resend, e.g. for a gateway
-    without idempotency keys)."""
+    without idempotency keys); `final_unsent`: final when it proves nothing was sent."""
     details = FailureDetails(
         decline_code=exc.decline_code if isinstance(exc, Declined) else None,
         soft=exc.soft if isinstance(exc, Declined) else False,
@@ -46,7 +50,7 @@ def gateway_application_error(
         exc.message,
         *details.as_details(),
         type=type(exc).__name__,
-        non_retryable=final or not exc.retryable,
+        non_retryable=final or not exc.retryable or (final_unsent and details.not_charged),
         next_retry_delay=delay,
     )
 
@@ -54,8 +58,9 @@ def gateway_application_error(
 def proves_not_charged(exc: GatewayError) -> bool:
     """A 429, or Unavailable without an HTTP status (no connection was made, or the
     gateway answered that the processor was unavailable): the request charged nothing.
-    A 5xx does not prove it (the work may have been done before the error)."""
-    if isinstance(exc, RateLimited):
+    A 5xx does not prove it (the work may have been done before the error), unless the
+    adapter says it came before anything was sent (a failed read ahead of the write)."""
+    if isinstance(exc, RateLimited) or exc.nothing_sent:
         return True
     return isinstance(exc, Unavailable) and exc.http_status is None
 
@@ -78,13 +83,17 @@ def invalid_request(message: str) -> ApplicationError:
 
 
 @contextlib.contextmanager
-def translated(*, search_lag_s: float | None = None, final: bool = False) -> Iterator[None]:
-    """Our errors as ApplicationErrors (gateway errors with `search_lag_s` and `final`,
-    see gateway_application_error)."""
+def translated(
+    *, search_lag_s: float | None = None, final: bool = False, final_unsent: bool = False
+) -> Iterator[None]:
+    """Our errors as ApplicationErrors (gateway errors with `search_lag_s`, `final` and
+    `final_unsent`, see gateway_application_error)."""
     try:
         yield
     except GatewayError as exc:
-        raise gateway_application_error(exc, search_lag_s=search_lag_s, final=final) from exc
+        raise gateway_application_error(
+            exc, search_lag_s=search_lag_s, final=final, final_unsent=final_unsent
+        ) from exc
     except LedgerError as exc:
         raise ledger_application_error(exc) from exc
     except PaysagaError as exc:  # domain validation

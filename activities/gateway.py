@@ -120,12 +120,14 @@ class GatewayActivities:
         mutating: bool = False,
         gateway: str | None = None,
         final: bool = False,
+        final_unsent: bool = False,
     ) -> T:
         """Run an SDK call in a thread, its errors translated; those of a write to
-        `gateway` carry its search lag bound, and `final` ones are never retried by
-        Temporal (the workflow resolves the outcome and decides on any resend)."""
+        `gateway` carry its search lag bound, and `final` ones (`final_unsent`: those
+        proving nothing was sent) are never retried by Temporal (the workflow resolves
+        the outcome and decides on any resend)."""
         lag = self.search_lags.get(gateway) if gateway else None
-        with translated(search_lag_s=lag, final=final):
+        with translated(search_lag_s=lag, final=final, final_unsent=final_unsent):
             if not mutating:
                 return await asyncio.to_thread(fn)
             try:
@@ -273,6 +275,7 @@ class GatewayActivities:
                 ),
                 mutating=True,
                 gateway=request.gateway,
+                final_unsent=request.workflow_resends_unsent and find_refund is not None,
             )
         return _refund_result(result)
 

@@ -2,18 +2,18 @@
 
 While N payments run through the real client (a share fully refunded), worker
 processes are SIGKILLed and restarted, the ledger PostgreSQL crashes and restarts once,
-and the faithful sandboxes (Braintree without idempotency) answer 5xx, 429, time out
-after succeeding, and deliver webhooks twice and out of order. `--new-faults` adds
-issue 13's faults at its rates: search lag up to 5 s, late successes, malformed
-200s, refunds that fail later, capture timeouts after success (each also a knob of
-its own), `--gateway-outage` takes each card gateway down for that many seconds and
-`--shard-outage` one ledger shard.
+and the faithful sandboxes (Braintree without idempotency, searches that lag up to
+5 s) answer 5xx, 429, time out after succeeding, finish requests after the client gave
+up (late_success), answer malformed 200s, fail refunds after accepting them, time out
+captures after success, and deliver webhooks twice and out of order. Each card gateway
+is down for `--gateway-outage` seconds (default 60) and the busiest ledger shard for
+`--shard-outage` seconds (default 120). `--no-new-faults` runs the older, kinder mix.
 Afterwards, with faults off, a quiet period for what lands late, and the sandboxes
-settled, it
-reconciles and checks (bench/chaos_checks.py): every payment terminal; as many charges
-at the gateways as captured payments in the ledger, one per payment; captured and
-refunded per payment equal at gateway and ledger; reconciliation without exceptions;
-`paysaga ledger verify` passes. Exit 1 naming every violation.
+settled, it reconciles and checks (bench/chaos_checks.py): every payment terminal; as
+many charges at the gateways (all of them, listed from the sandboxes) as captured
+payments in the ledger, one per payment, none orphaned; captured and refunded per
+payment equal at gateway and ledger; no hold or authorization left open; reconciliation
+without exceptions; `paysaga ledger verify` passes. Exit 1 naming every violation.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ from paysaga.config.temporal import connect_client
 from paysaga.domain.reconciliation import ReconciliationReport
 
 # Issue 13's faults (search lag, late_success, malformed_response, refund failures,
-# capture timeouts) need the engine fixes of that issue; off by default until they land.
-NEW_FAULTS_DEFAULT = False
+# capture timeouts) are on by default: the sandboxes behave as the providers do.
+# --no-new-faults runs the older, kinder fault mix for comparison.
+NEW_FAULTS_DEFAULT = True
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class ChaosConfig:
     timeout_s: float = 900.0
     faults: GatewayFaults = field(default_factory=GatewayFaults)
     new_faults: bool = NEW_FAULTS_DEFAULT
-    gateway_outage_s: float = 0.0  # each card gateway down this long (0: none)
-    shard_outage_s: float = 0.0  # one ledger shard down this long (0: none)
+    gateway_outage_s: float = 60.0  # each card gateway down this long (0: none)
+    shard_outage_s: float = 120.0  # the busiest ledger shard down this long (0: none)
 
     @property
     def window_s(self) -> float:
@@ -286,8 +287,8 @@ def parse_args(argv: list[str] | None) -> tuple[ChaosConfig, Path | None]:
         help="issue 13's faults at its rates (search lag up to 5 s, late_success 5%%, "
         "malformed_response 1%%, refund failures 2%%, capture timeouts 5%%)",
     )
-    parser.add_argument("--gateway-outage", type=float, default=0.0, metavar="SECONDS")
-    parser.add_argument("--shard-outage", type=float, default=0.0, metavar="SECONDS")
+    parser.add_argument("--gateway-outage", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument("--shard-outage", type=float, default=120.0, metavar="SECONDS")
     knobs = parser.add_argument_group("single faults (override --new-faults)")
     for name in _KNOBS:
         knobs.add_argument(f"--{name.replace('_', '-')}", type=float, default=None)

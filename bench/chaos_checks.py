@@ -126,6 +126,9 @@ async def ledger_books(shard_urls: list[str]) -> dict[str, Books]:
     return books
 
 
+STATUS_READS = 5  # tries per payment, 1 s apart and doubling (about 30 s in all)
+
+
 async def final_statuses(
     client: PaysagaClient, payments: list[PlannedPayment], width: int = 32
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -137,13 +140,18 @@ async def final_statuses(
 
     async def one(plan: PlannedPayment) -> None:
         async with gate:
-            try:
-                view = await client.get_payment(plan.payment_id)
+            for attempt in range(STATUS_READS):
+                try:
+                    view = await client.get_payment(plan.payment_id)
+                except Exception as exc:  # a query can time out on a busy worker: ask again
+                    # Still unanswerable after STATUS_READS tries: that itself is a finding.
+                    out[plan.payment_id] = f"unreadable ({type(exc).__name__})"
+                    await asyncio.sleep(2**attempt)
+                    continue
                 out[plan.payment_id] = str(view.status)
                 if view.status == PaymentStatus.FAILED:
                     reasons[plan.payment_id] = view.last_error or ""
-            except Exception as exc:  # an unanswerable payment is itself a finding
-                out[plan.payment_id] = f"unreadable ({type(exc).__name__})"
+                return
 
     await asyncio.gather(*(one(p) for p in payments if p.payment_id))
     return out, reasons

@@ -62,6 +62,9 @@ REFUND_ROUNDS: Final = 5
 # none, docs/design.md). Stripe needs no wait: a resend with the key is authoritative.
 REFUND_SEARCH_LAG: Final = timedelta(minutes=2)
 REFUND_UNKNOWN_BACKOFF_MAX: Final = timedelta(minutes=30)
+# A refund provably not sent (patch refund-resend-unsent-at-once) is resent by the
+# workflow after a backoff capped here (or the gateway's Retry-After).
+REFUND_UNSENT_BACKOFF_MAX: Final = timedelta(seconds=60)
 # Braintree refunds only settled sales (a partial void does not exist): a partial refund
 # before settlement waits for it, outside the refund lock, polling the sale this often,
 # and fails (nothing refunded, the amount released) if the sale has not settled within

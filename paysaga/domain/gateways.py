@@ -63,6 +63,11 @@ class GatewayRefundInput:
     idempotency_key: str
     reference: str
     amount_minor: int
+    # The workflow resends a refund that provably was not sent (FailureDetails.not_charged)
+    # itself, so such failures are final for the activity: a Temporal retry could not
+    # know that nothing was sent and, at a gateway without idempotency keys, would have
+    # to wait out the search lag before refunding.
+    workflow_resends_unsent: bool = False
 
 
 @dataclass(frozen=True)

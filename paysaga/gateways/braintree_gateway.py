@@ -45,7 +45,7 @@ from paysaga.gateways.braintree_http import (
     http_strategy,
     sending_key,
 )
-from paysaga.gateways.errors import IdempotencyMismatch, InvalidRequest, Unavailable
+from paysaga.gateways.errors import GatewayError, IdempotencyMismatch, InvalidRequest, Unavailable
 from paysaga.gateways.types import (
     AuthorizeRequest,
     GatewayPayment,
@@ -227,12 +227,12 @@ class BraintreeGateway:
 
     def refund(self, idempotency_key: str, reference: str, amount_minor: int) -> RefundResult:
         validate_amount(amount_minor)
-        done = self._find_refund(idempotency_key)
+        done = _before_sending(lambda: self._find_refund(idempotency_key))
         if done is not None:
             if done.payment_reference != reference or done.amount_minor != amount_minor:
                 raise IdempotencyMismatch("refund key reused for another refund", gateway=GATEWAY)
             return done
-        sale = self._find(reference)
+        sale = _before_sending(lambda: self._find(reference))
         currency = sale.currency_iso_code
         status = sale.status
         captured = records.to_minor(sale.amount, currency)
@@ -260,11 +260,11 @@ class BraintreeGateway:
                 raise result_error(result)
             log.info("braintree_void_raced_settlement", status=status)
         if status in records.CAPTURED:
-            raise Unavailable(
-                "refunds wait until the capture has settled",
-                gateway=GATEWAY,
-                retry_after=60.0,
+            waiting = Unavailable(
+                "refunds wait until the capture has settled", gateway=GATEWAY, retry_after=60.0
             )
+            waiting.nothing_sent = True  # a void, if tried, was refused: nothing moved
+            raise waiting
         params = {"amount": minor_to_decimal(amount_minor, currency), "order_id": idempotency_key}
         result = self._call(
             lambda: self._gw.transaction.refund(reference, params),
@@ -422,3 +422,12 @@ class BraintreeGateway:
                 if error is None:
                     raise
                 raise error from exc
+
+
+def _before_sending(read: Callable[[], T]) -> T:
+    """A read that precedes an operation's write: its failure proves nothing was sent."""
+    try:
+        return read()
+    except GatewayError as exc:
+        exc.nothing_sent = True
+        raise

@@ -13,6 +13,9 @@ from paysaga.domain.errors import PaysagaError
 
 class GatewayError(PaysagaError):
     code = "gateway_error"
+    # Set by an adapter when the error came before any write of the operation was sent
+    # (a read that precedes it failed): whatever the status, nothing moved.
+    nothing_sent: bool = False
 
     def __init__(
         self,

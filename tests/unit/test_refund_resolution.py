@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from braintree.exceptions.server_error import ServerError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.errors import proves_not_charged
 from activities.gateway import GatewayActivities
 from paysaga.api.webhook_events import stripe_event
 from paysaga.domain.events import EventKind
 from paysaga.domain.gateways import GatewayRefundInput
+from paysaga.gateways.braintree_gateway import BraintreeGateway
+from paysaga.gateways.errors import Unavailable
 from paysaga.gateways.types import RefundResult
+from workflows.failures import failure_details
 
 PAYMENT_ID = "payment-mer_0123456789abcdef.k1"
 
@@ -103,3 +109,43 @@ def test_stripe_refund_events_name_the_refund(
     assert normalised.event.reference == "pi_1"
     assert normalised.event.data["refund_reference"] == "re_1"
     assert normalised.event.amount_minor == 400
+
+
+class FailingReadBraintree(LaggingBraintree):
+    """Its search answers 500 before any credit is sent (braintree_gateway marks that)."""
+
+    def refund(self, idempotency_key: str, reference: str, amount_minor: int) -> RefundResult:
+        error = Unavailable("Braintree ServerError", gateway="braintree", http_status=500)
+        error.nothing_sent = True
+        raise error
+
+
+@pytest.mark.parametrize("workflow_resends", [True, False])
+async def test_a_refund_provably_not_sent_is_final_when_the_workflow_resends(
+    workflow_resends: bool,
+) -> None:
+    """Retried by Temporal, the next attempt cannot know nothing was sent and waits out
+    the search lag (chaos seed 1); the workflow that asks resends at once instead."""
+    activities = GatewayActivities({"braintree": FailingReadBraintree()})  # type: ignore[dict-item]
+    request = dataclasses.replace(REQUEST, workflow_resends_unsent=workflow_resends)
+    with pytest.raises(ApplicationError) as raised:
+        await _env(1).run(activities.refund, request)
+    assert raised.value.type == "Unavailable"
+    assert failure_details(list(raised.value.details)).not_charged
+    assert raised.value.non_retryable is workflow_resends  # older workflows: retried as before
+
+
+def test_braintree_marks_a_failed_read_before_the_credit_as_nothing_sent() -> None:
+    gateway = BraintreeGateway(
+        merchant_id="m", public_key="p", private_key="k", base_url="http://127.0.0.1:9"
+    )
+
+    def search(query: Any) -> Any:
+        raise ServerError()
+
+    gateway._gw = SimpleNamespace(transaction=SimpleNamespace(search=search))  # type: ignore[assignment]
+    with pytest.raises(Unavailable) as raised:
+        gateway.refund(f"{PAYMENT_ID}:refund-r1", "txn_1", 400)
+    gateway.close()
+    assert raised.value.http_status == 500 and raised.value.nothing_sent
+    assert proves_not_charged(raised.value)

@@ -71,7 +71,8 @@ class FakeWorld:
     entry_keys: dict[str, str] = field(default_factory=dict)
     refund_delay_s: float = 0.0
     # Outcome of each refund call in order, the last one repeating: ok | unknown_done
-    # (refunded, response lost) | unavailable (transient, retryable).
+    # (refunded, response lost) | unavailable (transient, retryable) | not_sent (failed
+    # before anything was sent, FailureDetails.not_charged, final for the activity).
     refund_script: list[str] = field(default_factory=lambda: ["ok"])
     # (also: pending | failed, the refund's status at the gateway). Credits made, with
     # when; a gateway without idempotency keys whose search shows a credit this late.
@@ -278,6 +279,9 @@ class FakeWorld:
         outcome = script[min(len(self.calls["refund"]) - 1, len(script) - 1)]
         if outcome == "unavailable":
             raise ApplicationError("gateway down", type="Unavailable")
+        if outcome == "not_sent":  # as GatewayActivities.refund raises it when asked to
+            assert request.workflow_resends_unsent, "a resend the activity should retry"
+            raise self._failure("a read before the credit failed", "Unavailable", not_charged=True)
         payment = self._by_reference(request.reference)
         partial = request.amount_minor < payment.captured_minor
         if self.settled_only and payment.state != "settled" and partial:  # braintree_gateway

@@ -115,6 +115,34 @@ async def test_braintree_refund_resend_waits_the_gateways_own_lag_bound(
     assert len(world.credits) == 1 and outcome.refunded_total_minor == 400
 
 
+async def test_a_braintree_refund_provably_not_sent_is_resent_without_the_lag_wait(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A failure before the credit was sent (a 5xx on the read ahead of it, a 429) is no
+    unknown outcome: the workflow resends at once instead of Temporal retrying into the
+    "an earlier attempt may have refunded" wait (chaos seed 1: eight lag waits)."""
+    world = FakeWorld(
+        gateways=("braintree",),
+        refund_script=["not_sent", "not_sent", "ok"],
+        refund_search_lag=policies.REFUND_SEARCH_LAG,
+    )
+    async with worker(env.client, task_queue, world.activities()):
+        handle = await _captured(env, task_queue)
+        _settle(world, handle.id)
+        update = await handle.start_update(
+            PaymentWorkflow.refund,
+            RefundRequest("r1", 400, "USD"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        await env.sleep(timedelta(seconds=4))  # two backoffs (1 s, 2 s), far below the lag
+        outcome = await asyncio.wait_for(update.result(), timeout=30)
+        view = await handle.query(PaymentWorkflow.status)
+        await handle.terminate()
+    steps = [s.name for s in view.steps]
+    assert steps.count("refund_not_sent") == 2 and "refund_outcome_unknown" not in steps
+    assert len(world.credits) == 1 and outcome.refunded_total_minor == 400
+
+
 async def test_refund_never_fails_while_its_outcome_is_unknown(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:

@@ -12,6 +12,7 @@ An unknown outcome (timeout after send) is resolved by resending the refund:
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -29,6 +30,7 @@ from workflows.payment.state import PaymentState
 _RESEND_ON_UNKNOWN_PATCH = "refund-resend-on-unknown-outcome"
 _SEARCH_PAST_LAG_PATCH = "refund-search-past-lag"
 _SETTLEMENT_WAIT_PATCH = "refund-wait-for-settlement"
+_RESEND_UNSENT_PATCH = "refund-resend-unsent-at-once"
 
 # Gateways whose refund create replays its idempotency key's first answer.
 _REPLAYS_KEYS = frozenset({"stripe"})
@@ -64,17 +66,34 @@ async def refund_at_gateway(state: PaymentState, refund: GatewayRefundInput) -> 
 
 
 async def _until_known(state: PaymentState, refund: GatewayRefundInput) -> GatewayRefundResult:
-    round_ = 0
+    if workflow.patched(_RESEND_UNSENT_PATCH):
+        refund = replace(refund, workflow_resends_unsent=True)
+    round_ = unsent = 0
     while True:
         try:
             return await calls.refund(state.routing, refund)
         except ActivityError as exc:
             failure = classify(exc)
+            if refund.workflow_resends_unsent and failure.not_charged:
+                # Provably not sent (a 429, a failed read before the write): resend
+                # soon; the search lag matters only after a request that may have refunded.
+                state.step("refund_not_sent", failure.reason())
+                await workflow.sleep(_unsent_delay(exc, unsent))
+                unsent += 1
+                continue
             if not failure.outcome_unknown:
                 raise _failed(state, failure) from exc  # the gateway said no: nothing moved
             state.step("refund_outcome_unknown", failure.reason())
         await workflow.sleep(_resend_delay(refund.gateway, round_, failure.search_lag))
         round_ += 1
+
+
+def _unsent_delay(exc: ActivityError, attempt: int) -> timedelta:
+    """The gateway's Retry-After if it gave one, else a backoff capped like REFUND_RETRY's."""
+    cause = exc.cause
+    told = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
+    backoff = min(timedelta(seconds=2**attempt), policies.REFUND_UNSENT_BACKOFF_MAX)
+    return max(told or timedelta(0), backoff)
 
 
 def _resend_delay(gateway: str, round_: int, search_lag: timedelta | None) -> timedelta:

@@ -1,15 +1,17 @@
 """Webhook ingress: verify, record once, then signal the payment's workflow.
 
 Order matters: the signature is checked before anything else (401, nothing
-recorded); the event is recorded by (provider, event id) so a redelivery answers
-200 and changes nothing; only then is the payment's workflow signalled. An event
-that maps to no running payment is kept as undeliverable (202).
+recorded; 503 when Plaid cannot serve its verification key right now, so Plaid
+delivers again); the event is recorded by (provider, event id) so a redelivery
+answers 200 and changes nothing; only then is the payment's workflow signalled.
+An event that maps to no running payment is kept as undeliverable (202).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -18,11 +20,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError, RPCStatusCode
 
+from paysaga.api.errors import error_response
 from paysaga.api.state import AppState, app_state
 from paysaga.api.webhook_events import Normalised, braintree_event, plaid_event, stripe_event
 from paysaga.client import workflow_refs as wf
 from paysaga.client.errors import InvalidSignature, ServiceUnavailable
 from paysaga.domain.errors import PaysagaError
+from paysaga.gateways.plaid_keys import KeyUnavailable
 from paysaga.gateways.webhooks import verify_stripe_signature
 
 log = structlog.get_logger(__name__)
@@ -104,6 +108,15 @@ async def plaid_webhook(request: Request, state: State) -> JSONResponse:
         payload: dict[str, Any] = await asyncio.to_thread(state.plaid_webhooks.verify, body, token)
         if not isinstance(payload, dict):
             raise ValueError("body is not an object")
+    except KeyUnavailable as exc:
+        # Not a verdict on the webhook: answer non-200 so Plaid delivers it again.
+        log.warning("webhook.deferred", provider="plaid", reason=exc.message)
+        return error_response(
+            503,
+            exc.code,
+            "Plaid's verification key could not be fetched; deliver again later",
+            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+        )
     except (PaysagaError, ValueError) as exc:
         raise _rejected("plaid", exc) from None
     return await _ingest(state, "plaid", body, plaid_event(body, payload))

@@ -11,9 +11,8 @@ import binascii
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from paysaga.domain.errors import PaysagaError
-from paysaga.gateways.errors import InvalidRequest
+from paysaga.gateways.plaid_keys import KeyFetcher, KeyNotFound, PlaidKeyCache
 
 STRIPE_TOLERANCE_S = 300
 PLAID_MAX_AGE_S = 300
@@ -95,34 +94,28 @@ def _jwk_to_key(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
 
 
-KeyFetcher = Callable[[str], Mapping[str, Any]]
-
-
 class PlaidWebhookVerifier:
-    """Verify `Plaid-Verification` JWTs; keys fetched by kid and cached.
+    """Verify `Plaid-Verification` JWTs; keys come from a PlaidKeyCache.
 
-    `fetch_key(kid)` returns the JWK, e.g. PlaidClient.webhook_verification_key.
+    `fetch_key(kid)` returns the JWK, e.g. PlaidClient.webhook_verification_key;
+    `cache_options` tune the cache (throttle, negative TTL) for tests. Raises
+    WebhookVerificationError for a token that does not verify (401) and
+    plaid_keys.KeyUnavailable when the key cannot be had now (503, Plaid retries).
     """
 
-    def __init__(self, fetch_key: KeyFetcher, *, max_age_s: int = PLAID_MAX_AGE_S) -> None:
-        self._fetch_key = fetch_key
+    def __init__(
+        self, fetch_key: KeyFetcher, *, max_age_s: int = PLAID_MAX_AGE_S, **cache_options: Any
+    ) -> None:
+        self._keys = PlaidKeyCache(fetch_key, **cache_options)
         self._max_age_s = max_age_s
-        self._keys: dict[str, tuple[ec.EllipticCurvePublicKey, int | None]] = {}
-        self._lock = threading.Lock()
 
     def _key(self, kid: str) -> tuple[ec.EllipticCurvePublicKey, int | None]:
-        with self._lock:
-            cached = self._keys.get(kid)
-        if cached is None:
-            try:
-                jwk = self._fetch_key(kid)
-            except InvalidRequest as exc:  # Plaid does not know this kid: a forged token
-                raise WebhookVerificationError("unknown verification key id") from exc
-            expired_at = jwk.get("expired_at")
-            cached = (_jwk_to_key(jwk), int(expired_at) if expired_at else None)
-            with self._lock:
-                self._keys[kid] = cached
-        return cached
+        try:
+            jwk = self._keys.get(kid)
+        except KeyNotFound:  # Plaid does not know this kid: a forged token
+            raise WebhookVerificationError("unknown verification key id") from None
+        expired_at = jwk.get("expired_at")
+        return _jwk_to_key(jwk), int(expired_at) if expired_at else None
 
     def verify(self, body: bytes, token: str | None, *, now: float | None = None) -> dict[str, Any]:
         if not token:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -57,6 +58,7 @@ class PlaidSandbox:
         self.state = PlaidState()
         self.signer = WebhookSigner()
         self.sender = WebhookSender(injector)
+        self.requests: Counter[str] = Counter()  # per endpoint, whatever the answer
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -192,6 +194,7 @@ class PlaidSandbox:
         await add_latency(config)
         try:
             route = self.ROUTES.get(request.url.path)
+            self.requests[request.url.path] += 1
             if route is None or request.method != "POST":
                 raise PlaidApiError(404, "INVALID_REQUEST", "NOT_FOUND", "unknown endpoint")
             try:
@@ -247,6 +250,7 @@ class PlaidSandbox:
         body: Obj = self.state.stats()
         body["faults"] = dict(self.injector.counts)
         body["webhooks_delivered"] = len(self.sender.records)
+        body["requests"] = dict(self.requests)
         return JSONResponse(body)
 
 

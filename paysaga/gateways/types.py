@@ -7,6 +7,21 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class MalformedGatewayData(TypeError):
+    """An answer field of an unexpected type (API versions drift). A TypeError, not a
+    gateway error: after a write, the activity takes it as an unknown outcome, and it
+    never reaches a workflow, whose decoding of the result would fail on every replay."""
+
+
+def _require(instance: object, kind: type | tuple[type, ...], *names: str) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise MalformedGatewayData(
+                f"{type(instance).__name__}.{name} is a {type(value).__name__}"
+            )
+
+
 class GatewayName(StrEnum):
     STRIPE = "stripe"
     BRAINTREE = "braintree"
@@ -54,6 +69,11 @@ class GatewayPayment:
     currency: str
     decline_code: str | None = None
 
+    def __post_init__(self) -> None:
+        _require(self, str, "gateway", "reference", "payment_id", "state", "currency")
+        _require(self, int, "amount_minor", "captured_minor", "refunded_minor")
+        _require(self, (str, type(None)), "decline_code")
+
 
 @dataclass(frozen=True)
 class RefundResult:
@@ -63,6 +83,10 @@ class RefundResult:
     amount_minor: int
     currency: str
     status: str  # succeeded | pending | failed
+
+    def __post_init__(self) -> None:
+        _require(self, str, "gateway", "reference", "payment_reference", "currency", "status")
+        _require(self, int, "amount_minor")
 
 
 @dataclass(frozen=True)

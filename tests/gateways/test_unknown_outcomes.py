@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.gateway import GatewayActivities
 from paysaga.domain.gateways import GatewayAuthorizeInput, GatewayLookupInput
-from paysaga.gateways import braintree_errors, stripe_errors
+from paysaga.gateways import braintree_errors, braintree_records, stripe_errors
 from paysaga.gateways.errors import InvalidRequest, OutcomeUnknown, RateLimited, Unavailable
 from paysaga.gateways.types import AuthorizeRequest, GatewayPayment
 from tests.workflows.helpers import over_the_wire
@@ -74,6 +76,32 @@ async def test_an_unrecognised_error_after_the_send_is_outcome_unknown() -> None
         await ActivityEnvironment().run(activities.authorize, _attempt("braintree"))
     assert caught.value.type == "OutcomeUnknown" and caught.value.non_retryable
     assert len(gateway.sent) == 1
+
+
+def _order_id_drifted() -> GatewayPayment:
+    # A Braintree sale whose <order-id> came back as an object (chaos seed 2): the SDK
+    # parses it into a dict, which braintree_records passed on as the payment id.
+    sale = SimpleNamespace(
+        id="txn_1",
+        order_id={"id": "payment-1", "object": "unknown"},
+        status="submitted_for_settlement",
+        amount=Decimal("10.00"),
+        currency_iso_code="USD",
+        status_history=[],
+    )
+    return braintree_records.payment(sale)
+
+
+async def test_an_answer_field_of_another_type_is_an_unknown_outcome_not_a_result() -> None:
+    """Chaos seed 2: the activity returned a payment id that was a dict; the workflow could
+    not decode the result, and its task failed on every try: a charged payment stuck in
+    authorizing for good. The result's types are checked where it is built."""
+    gateway = _Gateway("braintree", replays=False, authorize=_order_id_drifted)
+    activities = GatewayActivities({"braintree": gateway})  # type: ignore[dict-item]
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.authorize, _attempt("braintree"))
+    assert caught.value.type == "OutcomeUnknown" and caught.value.non_retryable
+    assert "MalformedGatewayData" in caught.value.message
 
 
 async def test_temporal_never_resends_a_sale_without_idempotency() -> None:

@@ -79,7 +79,7 @@ async def test_an_unrecognised_error_after_the_send_is_outcome_unknown() -> None
 
 
 def _order_id_drifted() -> GatewayPayment:
-    # A Braintree sale whose <order-id> came back as an object (chaos seed 2): the SDK
+    # A Braintree sale whose <order-id> came back as an object (chaos seed 1): the SDK
     # parses it into a dict, which braintree_records passed on as the payment id.
     sale = SimpleNamespace(
         id="txn_1",
@@ -93,7 +93,7 @@ def _order_id_drifted() -> GatewayPayment:
 
 
 async def test_an_answer_field_of_another_type_is_an_unknown_outcome_not_a_result() -> None:
-    """Chaos seed 2: the activity returned a payment id that was a dict; the workflow could
+    """Chaos seed 1: the activity returned a payment id that was a dict; the workflow could
     not decode the result, and its task failed on every try: a charged payment stuck in
     authorizing for good. The result's types are checked where it is built."""
     gateway = _Gateway("braintree", replays=False, authorize=_order_id_drifted)

@@ -1,4 +1,5 @@
-"""`paysaga keys`: make a new encryption key, re-wrap secrets after a rotation, show status.
+"""`paysaga keys`: API keys (issue, list, revoke: cli.api_keys_cmd) and encryption keys
+(generate a new one, re-wrap secrets after a rotation, show status).
 
 Rotation, step by step:
   1. `paysaga keys generate` and put its output FIRST in PAYSAGA_ENCRYPTION_KEYS,
@@ -22,6 +23,7 @@ import psycopg
 import typer
 from rich.table import Table
 
+from paysaga.cli import api_keys_cmd
 from paysaga.cli.console import console, err_console, friendly_errors
 from paysaga.config.settings import load_settings
 from paysaga.domain.errors import ConfigurationError
@@ -31,8 +33,12 @@ from paysaga.security.secret_store import SecretStore
 T = TypeVar("T")
 
 keys_app = typer.Typer(
-    help="Encryption keys: generate, re-wrap secrets at rest, status.", no_args_is_help=True
+    help="API keys (issue, list, revoke) and encryption keys (generate, rewrap, status).",
+    no_args_is_help=True,
 )
+keys_app.command("issue")(api_keys_cmd.issue)
+keys_app.command("list")(api_keys_cmd.list_keys)
+keys_app.command("revoke")(api_keys_cmd.revoke)
 
 
 def _shard0(dsn: str | None) -> str:

@@ -15,6 +15,24 @@ class Unauthorized(PaysagaError):
     code = "unauthorized"
 
 
+class Forbidden(PaysagaError):
+    """Authenticated, but the key's scope does not allow this (403)."""
+
+    code = "forbidden"
+
+
+class OperatorKeyRequired(Forbidden):
+    """A platform operation (reconciliation) called with a merchant key."""
+
+    code = "operator_key_required"
+
+
+class MerchantKeyRequired(Forbidden):
+    """A merchant's resource called with an operator key, which acts for no merchant."""
+
+    code = "merchant_key_required"
+
+
 class TooManyRequests(PaysagaError):
     """Too many attempts from one caller (e.g. failed authentications); retry after a while.
 
@@ -85,6 +103,7 @@ HTTP_STATUS: dict[type[PaysagaError], int] = {
     PayloadTooLarge: 413,
     Unauthorized: 401,
     InvalidSignature: 401,
+    Forbidden: 403,
     TooManyRequests: 429,
     NotFound: 404,
     Conflict: 409,

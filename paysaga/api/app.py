@@ -27,6 +27,8 @@ from paysaga.domain.routing import Routing
 from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
 from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.webhooks import PlaidWebhookVerifier
+from paysaga.security.keyring import Keyring
+from paysaga.security.open_workflow_keys import check_open_workflows
 
 log = structlog.get_logger(__name__)
 
@@ -38,14 +40,23 @@ def create_app(
     task_queue: str = PAYMENTS_TASK_QUEUE,
     routing: Routing | None = None,
     auth_throttle: AuthThrottle | None = None,
+    check_keys: bool = True,
 ) -> FastAPI:
-    """Build the app. `temporal`/`task_queue`/`routing` let tests point it at their workers."""
+    """Build the app. `temporal`/`task_queue`/`routing` let tests point it at their workers.
+
+    `check_keys`: at start-up, refuse a key set that cannot decode the open workflows of
+    `task_queue` (security.open_workflow_keys); `python -m paysaga.api` checks before.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from paysaga.config.temporal import connect_client
 
         client = temporal or await connect_client(settings)
+        if check_keys:
+            await check_open_workflows(
+                client, Keyring.from_settings(settings), task_queue, settings.undecodable_workflows
+            )
         engine = control_engine(settings.shard_urls()[0])
         # Up with a shard down: /readyz reports it degraded, its accounts fail retryably.
         ledger = await Ledger(settings.shard_urls(), pool_max=5).open(require_all=False)

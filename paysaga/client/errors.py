@@ -87,6 +87,21 @@ class ServiceUnavailable(PaysagaError):
     retryable = True
 
 
+class EncryptionKeyMissing(ServiceUnavailable):
+    """A workflow's payloads are encrypted with a key this deployment no longer has."""
+
+    code = "encryption_key_missing"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"the workflow's payloads are encrypted with key {key_id!r}, which is not in "
+            "PAYSAGA_ENCRYPTION_KEYS of the workers or the API: add it back after the "
+            "current key (see README, encryption-key rotation)",
+            field="PAYSAGA_ENCRYPTION_KEYS",
+        )
+        self.key_id = key_id
+
+
 class PaymentFailed(PaysagaError):
     """The payment failed at the gateway (declined, invalid card...).
 

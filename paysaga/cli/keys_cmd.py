@@ -1,12 +1,13 @@
 """`paysaga keys`: API keys (issue, list, revoke: cli.api_keys_cmd) and encryption keys
 (generate a new one, re-wrap secrets after a rotation, show status).
 
-Rotation, step by step:
-  1. `paysaga keys generate` and put its output FIRST in PAYSAGA_ENCRYPTION_KEYS,
-     keeping the old keys after it; restart workers, API and codec server.
+Rotation, step by step (README, "Rotating encryption keys"):
+  1. `paysaga keys generate`; add it to PAYSAGA_ENCRYPTION_KEYS of every process, after
+     the current key, restart; then move it FIRST and restart again.
   2. `paysaga keys rewrap` moves every field-encrypted record to the new key.
   3. Retire an old key only once `paysaga keys status` shows no record under it
-     and no running workflow is older than the rotation (payloads are not re-written).
+     and no running workflow is older than the rotation (payloads are not re-written);
+     workers and the API refuse to start while an open workflow needs a missing key.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Entries must be atomic on one shard, so system accounts exist once per shard (suffix
 `:s{shard}`) and are pinned to it; a payment posts on its merchant's shard. Shard 0's
 accounts are what the two-argument helpers name (e.g. for `paysaga demo` balances).
+Merchant-owned accounts (payable, customer accounts) are named in paysaga.domain.accounts,
+which the API also uses to decide whose an account is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ from dataclasses import dataclass
 from ledger.service import Ledger
 from ledger.shards import stable_shard
 from ledger.types import Direction
+from paysaga.domain.accounts import customer_balance, customer_receivable, merchant_payable
+
+__all__ = [
+    "AccountDef",
+    "Chart",
+    "bank_cash",
+    "customer_balance",
+    "customer_receivable",
+    "gateway_fees",
+    "gateway_receivable",
+    "merchant_payable",
+]
 
 
 def gateway_receivable(gateway: str, currency: str, shard: int = 0) -> str:
@@ -27,21 +41,6 @@ def bank_cash(currency: str, shard: int = 0) -> str:
 def gateway_fees(gateway: str, currency: str, shard: int = 0) -> str:
     """Expense: what a gateway kept as fees on settlement."""
     return f"gateway_fees:{gateway}:{currency}:s{shard}"
-
-
-def merchant_payable(merchant_id: str, currency: str) -> str:
-    """Liability, hot (striped): what we owe a merchant for its customers' payments."""
-    return f"merchant_payable:{merchant_id}:{currency}"
-
-
-def customer_receivable(customer_id: str, currency: str) -> str:
-    """Asset: ACH debits owed by a customer's bank (opened at onboarding)."""
-    return f"customer_receivable:{customer_id}:{currency}"
-
-
-def customer_balance(customer_id: str, currency: str) -> str:
-    """Liability: a customer's stored balance (opened at onboarding)."""
-    return f"customer_balance:{customer_id}:{currency}"
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,10 @@ class LedgerActivities:
 
     @activity.defn(name=names.OPEN_CUSTOMER_ACCOUNTS)
     async def open_customer_accounts(self, request: OpenAccountsInput) -> OpenAccountsResult:
-        receivable = chart.customer_receivable(request.customer_id, request.currency)
-        balance = chart.customer_balance(request.customer_id, request.currency)
+        # Named per merchant: two merchants' `cust-shared` are two customers.
+        merchant, customer, currency = request.merchant_id, request.customer_id, request.currency
+        receivable = chart.customer_receivable(merchant, customer, currency)
+        balance = chart.customer_balance(merchant, customer, currency)
         with translated():
             await self.chart.ensure(
                 AccountDef(receivable, request.currency, "debit"),

@@ -19,6 +19,7 @@ from temporalio import activity
 
 from activities.errors import invalid_request, translated
 from paysaga.domain import activity_names as names
+from paysaga.domain.accounts import merchant_of_onboarding
 from paysaga.domain.onboarding import (
     BankAccountInput,
     BankAccountResult,
@@ -75,7 +76,10 @@ class PlaidActivities:
 
     @activity.defn(name=names.PLAID_LINK_TOKEN)
     async def create_link_token(self, request: LinkTokenInput) -> LinkToken:
-        token = await self._call(lambda: self.plaid.create_link_token(request.customer_id))
+        # Plaid's user id is per merchant too: two merchants' `cust-1` are two people.
+        merchant = merchant_of_onboarding(request.onboarding_id)
+        user = f"{merchant}.{request.customer_id}" if merchant else request.customer_id
+        token = await self._call(lambda: self.plaid.create_link_token(user))
         return LinkToken(link_token=token)
 
     @activity.defn(name=names.PLAID_EXCHANGE)

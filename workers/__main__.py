@@ -17,6 +17,9 @@ from paysaga.config.logging import configure_logging
 from paysaga.config.settings import get_settings
 from paysaga.config.temporal import connect_client, exit_skipping_finalization
 from paysaga.domain.errors import ConfigurationError
+from paysaga.domain.names import PAYMENTS_TASK_QUEUE
+from paysaga.security.keyring import Keyring
+from paysaga.security.open_workflow_keys import check_open_workflows
 from workers.build import build_workers, parse_queues
 from workers.deps import Dependencies
 from workers.settings import WorkerSettings
@@ -30,6 +33,13 @@ async def run(queues: tuple[str, ...], concurrency: int | None) -> None:
     if concurrency:
         tuning = tuning.model_copy(update={"max_concurrent_activities": concurrency})
     client = await connect_client(settings)
+    if "payments" in queues:  # the workflow worker replays histories: it needs their keys
+        await check_open_workflows(
+            client,
+            Keyring.from_settings(settings),
+            PAYMENTS_TASK_QUEUE,
+            settings.undecodable_workflows,
+        )
     # Payments workers run the workflows' ledger postings as local activities.
     deps = await Dependencies.open(
         settings, gateways="gateways" in queues, ledger=bool({"ledger", "payments"} & set(queues))

@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from paysaga.domain.accounts import merchant_of_onboarding
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.names import CUSTOMER_ID, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.onboarding import (
@@ -34,6 +35,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import calls, policies
     from workflows.failures import classify
     from workflows.search import SearchAttributes
+
+# Customer accounts are named per merchant (paysaga.domain.accounts); histories that
+# opened them before keep their input, so they replay unchanged.
+_MERCHANT_ACCOUNTS_PATCH = "customer-accounts-per-merchant"
 
 _FINAL = frozenset(
     {
@@ -143,8 +148,11 @@ class OnboardingWorkflow:
             bank_account_ref=bank.bank_account_ref,
             customer_ref=bank.customer_ref,
         )
+        merchant_id = None
+        if workflow.patched(_MERCHANT_ACCOUNTS_PATCH):
+            merchant_id = merchant_of_onboarding(request.onboarding_id)
         opened = await calls.open_customer_accounts(
-            routing, OpenAccountsInput(request.customer_id, request.currency)
+            routing, OpenAccountsInput(request.customer_id, request.currency, merchant_id)
         )
         self._set(OnboardingStatus.COMPLETED, accounts=opened.accounts, last_error=None)
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 
 import uvicorn
 
 from paysaga.api.app import create_app
 from paysaga.config.logging import configure_logging
-from paysaga.config.settings import load_settings
+from paysaga.config.settings import Settings, load_settings
 from paysaga.config.temporal import exit_skipping_finalization
+from paysaga.domain.errors import ConfigurationError
+from paysaga.domain.names import PAYMENTS_TASK_QUEUE
+from paysaga.security.keyring import Keyring
+from paysaga.security.open_workflow_keys import check_open_workflows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,14 +25,30 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(_check_keys(settings))
+    except ConfigurationError as exc:
+        # Before uvicorn, so a refusal is one message, not a lifespan traceback.
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, check_keys=False),
         host=args.host,
         port=args.port or settings.api_port,
         log_level="warning",
         access_log=False,
         proxy_headers=False,  # rate limits key on the socket peer, not a spoofable header
     )
+
+
+async def _check_keys(settings: Settings) -> None:
+    """Refuse a key set that cannot decode the open payment workflows (or warn)."""
+    from paysaga.config.temporal import connect_client
+
+    client = await connect_client(settings)
+    keyring = Keyring.from_settings(settings)
+    mode = settings.undecodable_workflows
+    await check_open_workflows(client, keyring, PAYMENTS_TASK_QUEUE, mode)
 
 
 def _exit_code(exc: SystemExit) -> int:

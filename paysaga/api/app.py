@@ -11,12 +11,14 @@ from temporalio.client import Client
 
 from ledger.service import Ledger
 from paysaga.api import health, ledger_routes, onboarding, payments, reconciliations, webhooks
+from paysaga.api.auth_throttle import AuthThrottle
 from paysaga.api.errors import install_error_handlers
 from paysaga.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from paysaga.api.state import AppState
 from paysaga.client import PaysagaClient
 from paysaga.client.control.db import control_engine
 from paysaga.client.control.idempotency import IdempotencyStore
+from paysaga.client.control.keys import ApiKeyStore
 from paysaga.client.control.merchants import MerchantStore
 from paysaga.client.control.webhook_events import WebhookEventStore
 from paysaga.config.settings import Settings
@@ -25,13 +27,10 @@ from paysaga.domain.routing import Routing
 from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
 from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.webhooks import PlaidWebhookVerifier
-from paysaga.security.api_keys import RateLimiter
+from paysaga.security.keyring import Keyring
+from paysaga.security.open_workflow_keys import check_open_workflows
 
 log = structlog.get_logger(__name__)
-
-# Failed authentications per client IP: a burst of 10, then one every 6 seconds.
-AUTH_FAILURE_BURST = 10
-AUTH_FAILURE_REFILL_PER_S = 10 / 60
 
 
 def create_app(
@@ -40,15 +39,24 @@ def create_app(
     temporal: Client | None = None,
     task_queue: str = PAYMENTS_TASK_QUEUE,
     routing: Routing | None = None,
-    auth_limiter: RateLimiter | None = None,
+    auth_throttle: AuthThrottle | None = None,
+    check_keys: bool = True,
 ) -> FastAPI:
-    """Build the app. `temporal`/`task_queue`/`routing` let tests point it at their workers."""
+    """Build the app. `temporal`/`task_queue`/`routing` let tests point it at their workers.
+
+    `check_keys`: at start-up, refuse a key set that cannot decode the open workflows of
+    `task_queue` (security.open_workflow_keys); `python -m paysaga.api` checks before.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from paysaga.config.temporal import connect_client
 
         client = temporal or await connect_client(settings)
+        if check_keys:
+            await check_open_workflows(
+                client, Keyring.from_settings(settings), task_queue, settings.undecodable_workflows
+            )
         engine = control_engine(settings.shard_urls()[0])
         # Up with a shard down: /readyz reports it degraded, its accounts fail retryably.
         ledger = await Ledger(settings.shard_urls(), pool_max=5).open(require_all=False)
@@ -60,9 +68,10 @@ def create_app(
             ledger=ledger,
             payments=PaysagaClient(client, task_queue=task_queue, routing=routing),
             merchants=MerchantStore(engine),
+            api_keys=ApiKeyStore(engine),
             idempotency=IdempotencyStore(engine),
             webhook_events=WebhookEventStore(engine),
-            auth_limiter=auth_limiter or RateLimiter(AUTH_FAILURE_BURST, AUTH_FAILURE_REFILL_PER_S),
+            auth_throttle=auth_throttle or AuthThrottle(),
             braintree_webhooks=BraintreeWebhookVerifier.from_settings(settings),
             plaid_webhooks=PlaidWebhookVerifier(plaid.webhook_verification_key),
         )

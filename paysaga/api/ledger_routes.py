@@ -11,6 +11,7 @@ from paysaga.api.auth import current_merchant
 from paysaga.api.state import AppState, app_state
 from paysaga.client.errors import AccountNotFound
 from paysaga.client.ids import ACCOUNT_ID_RE, check
+from paysaga.domain.accounts import owner_of_account
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -22,12 +23,11 @@ async def account_balances(
     state: Annotated[AppState, Depends(app_state)],
 ) -> dict[str, Any]:
     check(ACCOUNT_ID_RE, account_id, "account_id", "account id")
+    # Only the merchant's own accounts, by the owner parsed from the id (exact match):
+    # another merchant's account is indistinguishable from one that does not exist.
+    if owner_of_account(account_id) != merchant_id:
+        raise AccountNotFound(f"no account {account_id!r}", field="account_id")
     try:
-        account = await state.ledger.get_account(account_id)
-        owner = account.metadata.get("merchant_id") if account.metadata else None
-        # Only the merchant's own accounts: their id or metadata names the merchant.
-        if merchant_id not in account_id and owner != merchant_id:
-            raise AccountNotFound(f"no account {account_id!r}", field="account_id")
         balances = await state.ledger.get_balances(account_id)
     except UnknownAccount:
         raise AccountNotFound(f"no account {account_id!r}", field="account_id") from None

@@ -1,4 +1,7 @@
-"""/v1/reconciliations: start the reconciliation of one UTC day (202, runs in Temporal)."""
+"""/v1/reconciliations: start the reconciliation of one UTC day (202, runs in Temporal).
+
+Reconciliation covers every merchant's payments, so it takes an operator key.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from paysaga.api.auth import current_merchant
+from paysaga.api.auth import current_operator
 from paysaga.api.schemas import ReconciliationBody
 from paysaga.api.state import AppState, app_state
 from paysaga.api.views import reconciliation_json
+from paysaga.client.control.keys import Principal
 
 router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"])
 
@@ -17,7 +21,7 @@ router = APIRouter(prefix="/v1/reconciliations", tags=["reconciliation"])
 @router.post("", status_code=202)
 async def start_reconciliation(
     body: ReconciliationBody,
-    merchant_id: Annotated[str, Depends(current_merchant)],
+    operator: Annotated[Principal, Depends(current_operator)],
     state: Annotated[AppState, Depends(app_state)],
 ) -> dict[str, Any]:
     started = await state.payments.reconcile(body.period)

@@ -9,14 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from ledger.service import Ledger
+from paysaga.api.auth_throttle import AuthThrottle
 from paysaga.client import PaysagaClient
 from paysaga.client.control.idempotency import IdempotencyStore
+from paysaga.client.control.keys import ApiKeyStore
 from paysaga.client.control.merchants import MerchantStore
 from paysaga.client.control.webhook_events import WebhookEventStore
 from paysaga.config.settings import Settings
 from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
 from paysaga.gateways.webhooks import PlaidWebhookVerifier
-from paysaga.security.api_keys import RateLimiter
 
 
 @dataclass
@@ -27,9 +28,10 @@ class AppState:
     ledger: Ledger
     payments: PaysagaClient  # unscoped; handlers call .for_merchant(...)
     merchants: MerchantStore
+    api_keys: ApiKeyStore
     idempotency: IdempotencyStore
     webhook_events: WebhookEventStore
-    auth_limiter: RateLimiter
+    auth_throttle: AuthThrottle
     braintree_webhooks: BraintreeWebhookVerifier
     plaid_webhooks: PlaidWebhookVerifier
 

@@ -1,11 +1,13 @@
-"""`paysaga keys`: make a new encryption key, re-wrap secrets after a rotation, show status.
+"""`paysaga keys`: API keys (issue, list, revoke: cli.api_keys_cmd) and encryption keys
+(generate a new one, re-wrap secrets after a rotation, show status).
 
-Rotation, step by step:
-  1. `paysaga keys generate` and put its output FIRST in PAYSAGA_ENCRYPTION_KEYS,
-     keeping the old keys after it; restart workers, API and codec server.
+Rotation, step by step (README, "Rotating encryption keys"):
+  1. `paysaga keys generate`; add it to PAYSAGA_ENCRYPTION_KEYS of every process, after
+     the current key, restart; then move it FIRST and restart again.
   2. `paysaga keys rewrap` moves every field-encrypted record to the new key.
   3. Retire an old key only once `paysaga keys status` shows no record under it
-     and no running workflow is older than the rotation (payloads are not re-written).
+     and no running workflow is older than the rotation (payloads are not re-written);
+     workers and the API refuse to start while an open workflow needs a missing key.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import psycopg
 import typer
 from rich.table import Table
 
+from paysaga.cli import api_keys_cmd
 from paysaga.cli.console import console, err_console, friendly_errors
 from paysaga.config.settings import load_settings
 from paysaga.domain.errors import ConfigurationError
@@ -31,8 +34,12 @@ from paysaga.security.secret_store import SecretStore
 T = TypeVar("T")
 
 keys_app = typer.Typer(
-    help="Encryption keys: generate, re-wrap secrets at rest, status.", no_args_is_help=True
+    help="API keys (issue, list, revoke) and encryption keys (generate, rewrap, status).",
+    no_args_is_help=True,
 )
+keys_app.command("issue")(api_keys_cmd.issue)
+keys_app.command("list")(api_keys_cmd.list_keys)
+keys_app.command("revoke")(api_keys_cmd.revoke)
 
 
 def _shard0(dsn: str | None) -> str:

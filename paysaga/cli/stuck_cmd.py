@@ -19,13 +19,19 @@ _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_duration(text: str) -> timedelta:
+# Longer than anything we keep (a payment's refund window, the sweep's lookback), and
+# far below what overflows a datetime when subtracted from now.
+MAX_DURATION = timedelta(days=3650)
+
+
+def parse_duration(text: str, field: str = "--older-than") -> timedelta:
     match = _DURATION.fullmatch(text.strip())
     if not match:
-        raise ValidationError(
-            f"{text!r} is not a duration like 30s, 15m, 2h or 1d", field="--older-than"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        raise ValidationError(f"{text!r} is not a duration like 30s, 15m, 2h or 1d", field=field)
+    amount, unit = int(match.group(1)), _UNITS[match.group(2)]
+    if amount > MAX_DURATION / timedelta(**{unit: 1}):
+        raise ValidationError(f"{text!r} is longer than {MAX_DURATION.days} days", field=field)
+    return timedelta(**{unit: amount})
 
 
 def render(payment: StuckPayment) -> None:

@@ -44,9 +44,9 @@ def sweep(
 ) -> None:
     """Find gateway charges and ledger holds no live payment owns; void or refund them."""
     request = SweepRequest(
-        lag_s=int(parse_duration(lag).total_seconds()),
-        lookback_s=int(parse_duration(lookback).total_seconds()),
-        hold_age_s=int(parse_duration(hold_age).total_seconds()),
+        lag_s=int(parse_duration(lag, "--lag").total_seconds()),
+        lookback_s=int(parse_duration(lookback, "--lookback").total_seconds()),
+        hold_age_s=int(parse_duration(hold_age, "--hold-age").total_seconds()),
         dry_run=dry_run,
     )
     settings = load_settings()

@@ -15,6 +15,24 @@ class Unauthorized(PaysagaError):
     code = "unauthorized"
 
 
+class Forbidden(PaysagaError):
+    """Authenticated, but the key's scope does not allow this (403)."""
+
+    code = "forbidden"
+
+
+class OperatorKeyRequired(Forbidden):
+    """A platform operation (reconciliation) called with a merchant key."""
+
+    code = "operator_key_required"
+
+
+class MerchantKeyRequired(Forbidden):
+    """A merchant's resource called with an operator key, which acts for no merchant."""
+
+    code = "merchant_key_required"
+
+
 class TooManyRequests(PaysagaError):
     """Too many attempts from one caller (e.g. failed authentications); retry after a while.
 
@@ -69,6 +87,21 @@ class ServiceUnavailable(PaysagaError):
     retryable = True
 
 
+class EncryptionKeyMissing(ServiceUnavailable):
+    """A workflow's payloads are encrypted with a key this deployment no longer has."""
+
+    code = "encryption_key_missing"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"the workflow's payloads are encrypted with key {key_id!r}, which is not in "
+            "PAYSAGA_ENCRYPTION_KEYS of the workers or the API: add it back after the "
+            "current key (see README, encryption-key rotation)",
+            field="PAYSAGA_ENCRYPTION_KEYS",
+        )
+        self.key_id = key_id
+
+
 class PaymentFailed(PaysagaError):
     """The payment failed at the gateway (declined, invalid card...).
 
@@ -85,6 +118,7 @@ HTTP_STATUS: dict[type[PaysagaError], int] = {
     PayloadTooLarge: 413,
     Unauthorized: 401,
     InvalidSignature: 401,
+    Forbidden: 403,
     TooManyRequests: 429,
     NotFound: 404,
     Conflict: 409,

@@ -16,7 +16,7 @@ from paysaga.domain.reconciliation import ReconciliationReport, ReconciliationRe
 class ReconciliationMixin(ClientBase):
     async def reconcile(self, period: str | date) -> ReconciliationStarted:
         """Start reconciliation of one UTC day; a second call for the same day attaches."""
-        day = period if isinstance(period, date) else _parse_day(period)
+        day = check_period(period if isinstance(period, date) else _parse_day(period))
         start = datetime.combine(day, time.min, tzinfo=UTC)
         reconciliation_id = f"reconciliation-{day.isoformat()}"
         request = ReconciliationRequest(
@@ -40,6 +40,24 @@ class ReconciliationMixin(ClientBase):
             handle.result(), timeout.total_seconds()
         )
         return report
+
+
+# Reconciliation reads gateway settlement reports of one day: nothing older than this
+# exists, and a day after tomorrow (UTC, so every time zone's today is allowed) has none.
+EARLIEST_PERIOD = date(2000, 1, 1)
+
+
+def check_period(day: date, today: date | None = None) -> date:
+    """`day` if it is a day that can be reconciled, else a ValidationError naming `period`."""
+    today = today or datetime.now(UTC).date()
+    latest = today + timedelta(days=1)
+    if not EARLIEST_PERIOD <= day <= latest:
+        raise ValidationError(
+            f"period {day.isoformat()} is out of range: reconcile a day from "
+            f"{EARLIEST_PERIOD.isoformat()} to {latest.isoformat()}",
+            field="period",
+        )
+    return day
 
 
 def _parse_day(value: str) -> date:

@@ -3,6 +3,7 @@ typed error with a stable code (client.errors)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -10,10 +11,20 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedErro
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from paysaga.client.errors import InvalidState, PaymentFailed, PaymentNotFound, ServiceUnavailable
+from paysaga.client.errors import (
+    EncryptionKeyMissing,
+    InvalidState,
+    PaymentFailed,
+    PaymentNotFound,
+    ServiceUnavailable,
+)
 from paysaga.domain.errors import InvalidAmount, PaysagaError, UnknownCurrency, ValidationError
+from paysaga.security.errors import UnknownEncryptionKey
 
 T = TypeVar("T")
+
+# security.errors.UnknownEncryptionKey's message, as a worker's failure carries it.
+_MISSING_KEY = re.compile(r"encrypted with key '([^']{1,200})', which is not configured")
 
 
 def unavailable(exc: RPCError) -> PaysagaError:
@@ -56,7 +67,13 @@ async def call(action: Callable[[], Awaitable[T]], resource_id: str) -> T:
     except WorkflowUpdateFailedError as exc:
         raise rejection(exc) from exc
     except WorkflowQueryFailedError as exc:
+        # The worker could not decode the history: its failure names the key id.
+        missing = _MISSING_KEY.search(str(exc))
+        if missing:
+            raise EncryptionKeyMissing(missing.group(1)) from exc
         raise ServiceUnavailable(f"status query failed: {exc}") from exc
+    except UnknownEncryptionKey as exc:  # this process cannot decode the answer
+        raise EncryptionKeyMissing(exc.key_id) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             if "completed" in exc.message.lower():

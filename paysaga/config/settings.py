@@ -6,7 +6,7 @@ import base64
 import binascii
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
     )
     codec_token: SecretStr = SecretStr(DEVELOPMENT_ONLY["codec_token"])
+    # Open workflows encrypted with a key missing from encryption_keys, found at start-up
+    # by workers and the API: refuse to start, or only log an error (while terminating them).
+    undecodable_workflows: Literal["refuse", "warn"] = "refuse"
 
     log_format: str = Field("auto", description="auto | json | console")
     log_level: str = "INFO"

@@ -107,6 +107,9 @@ class BankAccountResult:
 class OpenAccountsInput:
     customer_id: str
     currency: str
+    # The owning merchant, in the account names; None from workflows started before
+    # customer accounts were namespaced (they keep the old names).
+    merchant_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@
 - codec_server.py  /encode and /decode for the Temporal Web UI, operator-only
 - envelope.py, secret_store.py  per-record data keys wrapped by the KEK, in the
                  field_secrets table (Alembic branch "security"), re-wrapped on rotation
-- api_keys.py    merchant API keys (HMAC-SHA256 + pepper), brute-force RateLimiter
+- open_workflow_keys.py  start-up check: open workflows whose payloads need a key
+                 missing from PAYSAGA_ENCRYPTION_KEYS stop workers and the API
+- api_keys.py    merchant and operator API keys (HMAC-SHA256 + pepper), RateLimiter
 - redaction.py, secret_scan.py  nothing secret in logs, nothing live in the repository
 
 What is deliberately NOT encrypted: search attributes (Temporal never passes them

@@ -5,7 +5,8 @@ stack trace move into an encoded-attributes payload that the codec encrypts. Unl
 each failure is trimmed first: the server replaces an activity's last failure larger
 than a few KiB with "Failure exceeds size limit", which under chaos hid *why* a payment
 was retrying (an SDK error chain, encrypted, with full tracebacks at every level). The
-full traceback is still in the worker's (redacted) log.
+full traceback is still in the worker's (redacted) log. A missing decryption key
+(UnknownEncryptionKey) stays readable: its message names only the key id.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Final
 
 import temporalio.api.failure.v1
 from temporalio.converter import DefaultFailureConverter, PayloadConverter
+
+from paysaga.security.errors import UnknownEncryptionKey
 
 MAX_MESSAGE_CHARS: Final = 400
 MAX_STACK_TRACE_CHARS: Final = 500  # the innermost frames: where it was raised
@@ -37,6 +40,11 @@ class CompactEncryptedFailureConverter(DefaultFailureConverter):
         _cut_chain(failure, MAX_CAUSES)
         if failure.HasField("encoded_attributes"):
             return  # a failure proto passed through as is (already encoded upstream)
+        if isinstance(exception, UnknownEncryptionKey):
+            # Left readable: it carries only a key id, and whoever reads it (a query's
+            # caller, the Web UI) may lack the keys to decode it: "Encoded failure" would
+            # hide which key is missing.
+            return
         failure.encoded_attributes.CopyFrom(
             payload_converter.to_payloads(
                 [

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -76,10 +77,15 @@ def api_settings(
 
 
 @contextlib.contextmanager
-def serve_api(settings: Settings, sandboxes: SandboxServers) -> Iterator[ApiServer]:
-    """A fresh app (own rate limiter, own Temporal client) on a free loopback port."""
+def serve_api(
+    settings: Settings, sandboxes: SandboxServers, **app_options: Any
+) -> Iterator[ApiServer]:
+    """A fresh app (own rate limiter, own Temporal client) on a free loopback port.
+
+    `app_options` go to create_app (task_queue, routing: to reach a test's workers).
+    """
     port = free_port()
-    app = create_app(settings)
+    app = create_app(settings, **app_options)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

@@ -30,12 +30,20 @@ class Merchant(ControlBase):
 
 
 class ApiKey(ControlBase):
-    """One API key; only its hash is stored. `id` is the public prefix used for lookup."""
+    """One API key; only its hash is stored. `id` is the public prefix used for lookup.
+
+    scope `merchant`: acts for `merchant_id`; scope `operator`: platform operations
+    (reconciliation), no merchant.
+    """
 
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    merchant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("merchants.id"), index=True, nullable=True
+    )
+    scope: Mapped[str] = mapped_column(String(16), server_default="merchant")
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     key_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

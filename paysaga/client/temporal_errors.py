@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from paysaga.client.errors import InvalidState, PaymentFailed, PaymentNotFound, ServiceUnavailable
 from paysaga.domain.errors import InvalidAmount, PaysagaError, UnknownCurrency, ValidationError
+from paysaga.domain.pan import CardNumberNotAccepted
 
 T = TypeVar("T")
 
@@ -40,6 +41,8 @@ def rejection(exc: BaseException) -> PaysagaError:
     kind = app.type if app else None
     if kind in ("conflict", "InvalidState", "Conflict") or "in status" in message:
         return InvalidState(message, field=field or "status")
+    if kind == CardNumberNotAccepted.code:
+        return CardNumberNotAccepted(field or "request")
     if kind == "capture_failed":
         return PaymentFailed(message, field=field)
     if kind in (InvalidAmount.code, UnknownCurrency.code):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from paysaga.client.control.schema import ApiKey, Merchant
 from paysaga.client.ids import MERCHANT_ID_RE, check, new_merchant_id
 from paysaga.domain.errors import NotFound, ValidationError
+from paysaga.domain.pan import refuse_pan
 from paysaga.security import api_keys
 
 log = structlog.get_logger(__name__)
@@ -32,6 +33,7 @@ class MerchantStore:
         name = name.strip()
         if not name or len(name) > 200:
             raise ValidationError("merchant name must be 1..200 characters", field="name")
+        refuse_pan(name, "name")
         merchant_id = new_merchant_id()
         async with self._sessions.begin() as session:
             session.add(Merchant(id=merchant_id, name=name))

@@ -9,6 +9,7 @@ which start workflows on Temporal directly, refuse the same way.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +22,15 @@ from paysaga.cli.main import app
 from paysaga.client import PaysagaClient
 from paysaga.client.control.merchants import IssuedKey, MerchantStore
 from paysaga.client.starts import start_payment
+from paysaga.domain.onboarding import OnboardingRequest, OnboardingView
 from paysaga.domain.pan import CardNumberNotAccepted
-from paysaga.domain.payments import PaymentRequest
+from paysaga.domain.payments import PaymentRequest, PaymentView
+from paysaga.domain.routing import Routing
+from paysaga.domain.status import OnboardingStatus, PaymentStatus
 from paysaga.stack.temporal import TemporalDevServer
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import ApiServer
+from tests.workflows.helpers import payment_request, worker
 
 shard_dsns = api_fixtures.shard_dsns
 control_db = api_fixtures.control_db
@@ -188,6 +193,43 @@ async def test_client_and_direct_starts_refuse_before_temporal(
         w.id async for w in dev_client.list_workflows(f"MerchantId = '{issued.merchant_id}'")
     ]
     assert started == []
+
+
+async def test_workflows_refuse_a_request_started_around_the_client(
+    dev_client: Client, task_queue: str
+) -> None:
+    """Started with the bare SDK (no PaysagaClient, no starts.py): the workflow itself
+    ends the payment / onboarding failed, saying why without the number."""
+    payment = payment_request(task_queue, payment_method=f"pm_{VISA}")
+    onboarding = OnboardingRequest(
+        onboarding_id=f"onboarding-{uuid.uuid4().hex}",
+        customer_id="c",
+        legal_name=f"A {AMEX}",
+        email="a@b.c",
+        routing=Routing.single(task_queue),
+    )
+    async with worker(dev_client, task_queue, []):
+        paid: PaymentView = await dev_client.execute_workflow(
+            "PaymentWorkflow",
+            payment,
+            id=f"payment-{payment.idempotency_key}",
+            task_queue=task_queue,
+            result_type=PaymentView,
+            execution_timeout=timedelta(seconds=15),  # without the check it would charge
+        )
+        onboarded: OnboardingView = await dev_client.execute_workflow(
+            "OnboardingWorkflow",
+            onboarding,
+            id=onboarding.onboarding_id,
+            task_queue=task_queue,
+            result_type=OnboardingView,
+            execution_timeout=timedelta(seconds=15),
+        )
+    assert paid.status == PaymentStatus.FAILED and paid.attempts == 0
+    assert onboarded.status == OnboardingStatus.FAILED
+    for view in (paid, onboarded):
+        assert view.last_error and view.last_error.startswith("card_number_not_accepted")
+        assert VISA not in view.last_error and AMEX not in view.last_error
 
 
 def test_cli_pay_names_the_field(

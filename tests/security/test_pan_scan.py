@@ -225,7 +225,7 @@ async def _refused(api: Http, merchant_id: str, payment_id: str) -> int:
     for method, path, body, key, _ in CASES:
         url = path.format(mid=merchant_id, pid=payment_id)
         response = await api.call(method, url, body, key=key)
-        refused += response.json()["error"]["code"] == "card_number_not_accepted"
+        refused += response.json().get("error", {}).get("code") == "card_number_not_accepted"
     # Inputs that are not stored but are quoted back by error messages.
     await api.call("GET", f"/v1/payments?status={VISA}")
     await api.call("GET", f"/v1/payments/payment-{merchant_id}.{MASTERCARD}")
@@ -288,7 +288,6 @@ async def test_no_card_number_in_any_store(
                     await api.call("GET", f"/v1/payments/{payment_id}")
         finally:
             configure_logging("json", "INFO")
-    assert refused == len(CASES)
 
     found: dict[str, list[str]] = {}
     # HTTP responses.
@@ -310,7 +309,6 @@ async def test_no_card_number_in_any_store(
         histories.append(
             str((await workers.get_workflow_handle(execution.id).describe()).raw_description)
         )
-    assert any("[PAN ****5556]" in text for text in histories)  # the echo was there, masked
     found["histories"] = [hit for text in histories for hit in pans_in(text)]
     # PostgreSQL: every database, dumped.
     dumps = _pg_dumps(stack.pg)
@@ -323,7 +321,10 @@ async def test_no_card_number_in_any_store(
     assert log_file.stat().st_size > 0
 
     leaks = {where: hits for where, hits in found.items() if hits}
-    assert leaks == {}, leaks
+    counts = {where: len(hits) for where, hits in leaks.items()}
+    assert not leaks, f"card numbers found {counts}: " + repr({w: h[:3] for w, h in leaks.items()})
+    assert refused == len(CASES)
+    assert any("[PAN ****5556]" in text for text in histories)  # the echo was there, masked
     everything = "\n".join(
         [*api.responses, sqlite, *histories, *dumps.values(), captured.out, captured.err]
         + [p.read_text(errors="replace") for p in [log_file, *stack.log_files]]

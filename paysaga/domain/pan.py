@@ -7,7 +7,8 @@ four, then groups of three to seven). Leading zeros are not counted (no card num
 starts with 0): a zero-padded reference is no card, a zero-prefixed card still is.
 
 Digits inside an identifier are not taken for a card number: a UUID, or a word made of
-hexadecimal characters with at least one letter (a hash, `uuid4().hex`, `\\x...` bytes).
+hexadecimal characters with at least one letter (a hash, `uuid4().hex`, `\\x...` bytes);
+nor is the fractional part of a decimal number (`0.30000000000000004`).
 Without that exception one random UUID in a few thousand would be refused as a card.
 
 Pure and deterministic: the API, the client, the workflows and the log redaction share it.
@@ -160,7 +161,10 @@ def _candidates(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, start, end)]
     for i, (first_start, first_end) in enumerate(groups):
         length = first_end - first_start
-        if length >= MIN_DIGITS:  # find_pans counts the digits after leading zeros
+        # find_pans counts the digits after leading zeros. Digits after "<number>." are a
+        # decimal fraction (a float's repr has up to 17), not a card number; after
+        # "<id>." (`mer_..7.4242...`) they are.
+        if length >= MIN_DIGITS and not (i > 0 and _fraction(text, groups[i - 1][0], first_start)):
             yield first_start, first_end
         if length != 4 or i + 1 == len(groups):
             continue
@@ -173,6 +177,11 @@ def _candidates(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
                 break
             if total >= MIN_DIGITS:
                 yield first_start, group_end
+
+
+def _fraction(text: str, whole_start: int, start: int) -> bool:
+    before = text[whole_start - 1] if whole_start > 0 else " "
+    return text[start - 1] == "." and not (before.isalnum() or before == "_")
 
 
 def _in_identifier(text: str, start: int, end: int) -> bool:

@@ -42,6 +42,7 @@ def test_test_cards_are_found_bare_grouped_and_inside_text(card: str) -> None:
         f"Your card number {card} was declined.",
         f"{card}.",
         f"x{card}",
+        f"payment-mer_0123456789abcd17.{card}",  # an id, not a decimal fraction
         f"000{card}",  # zeros in front: still that card
         " ".join(groups[:2]) + "-" + ".".join(groups[2:]),  # mixed separators
     ):
@@ -74,6 +75,9 @@ def test_every_length_from_12_to_19_is_found_when_luhn_valid(length: int) -> Non
         "2024-01-15 10.30.45",
         "192.168.100.200",
         "+1 415-555-0100",
+        "0.4242424242424242",  # a float's repr, not a card
+        '{"lag_s": 0.4242424242424242}',
+        "latency 12.5555555555554444 s",
         "order 1234 and 5678",
         "",
     ],

@@ -3,6 +3,7 @@
 The encoder of the one failure format: type = the error's class name (an ErrorType
 value; workflows and retry policies branch on it), details = FailureDetails.as_details(),
 Retry-After becomes next_retry_delay. workflows.failures.classify decodes it.
+Every message is masked for card numbers (domain.pan) before it enters a history.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from ledger.errors import LedgerError, ShardUnavailable
 from paysaga.domain.errors import PaysagaError
 from paysaga.domain.failures import ErrorType, FailureDetails
+from paysaga.domain.pan import mask_pans
 from paysaga.gateways.errors import (
     Declined,
     GatewayError,
@@ -47,7 +49,7 @@ def gateway_application_error(
     if isinstance(exc, RetryableGatewayError) and exc.retry_after:
         delay = timedelta(seconds=exc.retry_after)
     return ApplicationError(
-        exc.message,
+        mask_pans(exc.message),
         *details.as_details(),
         type=type(exc).__name__,
         non_retryable=final or not exc.retryable or (final_unsent and details.not_charged),
@@ -68,7 +70,7 @@ def proves_not_charged(exc: GatewayError) -> bool:
 def ledger_application_error(exc: PaysagaError) -> ApplicationError:
     retryable = isinstance(exc, ShardUnavailable) or exc.retryable
     return ApplicationError(
-        exc.message,
+        mask_pans(exc.message),
         *FailureDetails(code=exc.code).as_details(),
         type=type(exc).__name__,
         non_retryable=not retryable,
@@ -78,7 +80,10 @@ def ledger_application_error(exc: PaysagaError) -> ApplicationError:
 def invalid_request(message: str) -> ApplicationError:
     """A request the activity refuses before calling anyone (e.g. an unknown gateway)."""
     return ApplicationError(
-        message, *FailureDetails().as_details(), type=ErrorType.INVALID_REQUEST, non_retryable=True
+        mask_pans(message),
+        *FailureDetails().as_details(),
+        type=ErrorType.INVALID_REQUEST,
+        non_retryable=True,
     )
 
 
@@ -98,7 +103,7 @@ def translated(
         raise ledger_application_error(exc) from exc
     except PaysagaError as exc:  # domain validation
         raise ApplicationError(
-            exc.message,
+            mask_pans(exc.message),
             *FailureDetails().as_details(),
             type=ErrorType.VALIDATION_ERROR,
             non_retryable=True,

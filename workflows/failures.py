@@ -3,7 +3,8 @@
 Activities raise ApplicationError(type=<ErrorType>, details=FailureDetails.as_details());
 in a workflow the details arrive as plain JSON (a dict for the dataclass), and histories
 recorded before FailureDetails carry only the positional [decline_code, soft, failover]
-(ledger errors: [code]). `classify` reads both.
+(ledger errors: [code]). `classify` reads both, and masks card numbers in the message
+(activities mask them already; histories recorded before they did may hold one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from paysaga.domain.failures import ErrorType, FailureDetails
+from paysaga.domain.pan import mask_pans
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def classify(error: ActivityError) -> Failure:
         d = failure_details(list(cause.details))
         return Failure(
             cause.type or "ApplicationError",
-            cause.message,
+            mask_pans(cause.message),
             d.decline_code,
             d.soft,
             d.failover,
@@ -82,8 +84,10 @@ def classify(error: ActivityError) -> Failure:
         )
     if isinstance(cause, TimeoutError):
         # The call may have reached the gateway: same treatment as OutcomeUnknown.
-        return Failure(ErrorType.ACTIVITY_TIMEOUT.value, str(cause))
-    return Failure(type(cause).__name__ if cause else "ActivityError", str(cause or error))
+        return Failure(ErrorType.ACTIVITY_TIMEOUT.value, mask_pans(str(cause)))
+    return Failure(
+        type(cause).__name__ if cause else "ActivityError", mask_pans(str(cause or error))
+    )
 
 
 def _text(value: object) -> str | None:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         names_match,
     )
+    from paysaga.domain.pan import CardNumberNotAccepted, refuse_card_numbers
     from paysaga.domain.payments import StepRecord
     from paysaga.domain.status import OnboardingStatus
     from workflows import calls, policies
@@ -48,6 +49,20 @@ _FINAL = frozenset(
         OnboardingStatus.FAILED,
     }
 )
+
+
+# Runs from this patch on fail a request holding a card number; histories recorded
+# before it replay as they ran. Asked only when a request holds one (no marker otherwise).
+REFUSE_CARD_NUMBERS_PATCH = "refuse-card-numbers"
+
+
+def _validate(request: OnboardingRequest) -> None:
+    try:
+        request.validate()
+    except CardNumberNotAccepted:
+        if workflow.patched(REFUSE_CARD_NUMBERS_PATCH):
+            raise
+        request.validate(card_numbers=False)
 
 
 class _Stop(Exception):
@@ -87,7 +102,7 @@ class OnboardingWorkflow:
     @workflow.run
     async def run(self, request: OnboardingRequest) -> OnboardingView:
         try:
-            request.validate()
+            _validate(request)
             await self._onboard()
         except PaysagaError as exc:
             self._set(OnboardingStatus.FAILED, last_error=f"{exc.code}: {exc.message}")
@@ -200,6 +215,10 @@ class OnboardingWorkflow:
     def _validate_submission(self, submission: PublicTokenSubmission) -> None:
         if not submission.public_token:
             raise ApplicationError("public_token is required", type="invalid_request")
+        try:
+            refuse_card_numbers(submission)
+        except CardNumberNotAccepted as exc:
+            raise ApplicationError(exc.message, type=exc.code, non_retryable=True) from None
         if self._view.status != OnboardingStatus.AWAITING_PUBLIC_TOKEN or self._submission:
             raise ApplicationError(
                 f"not waiting for a public token (status {self._view.status})", type="conflict"

@@ -1,4 +1,8 @@
-"""A change-only upsert of the typed search-attribute keys (defined in domain.names)."""
+"""A change-only upsert of the typed search-attribute keys (defined in domain.names).
+
+Search attributes are stored in clear (codecs never see them), so every text value is
+masked for card numbers here, whatever workflow upserts it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ from typing import Any, Final
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, TypedSearchAttributes
+
+with workflow.unsafe.imports_passed_through():
+    from paysaga.domain.pan import mask_pans
 
 
 class SearchAttributes:
@@ -23,6 +30,8 @@ class SearchAttributes:
     def upsert(self, values: dict[SearchAttributeKey[Any], Any]) -> None:
         updates: list[SearchAttributeUpdate[Any]] = []
         for key, value in values.items():
+            if isinstance(value, str):
+                value = mask_pans(value)
             if self._current.get(key.name, _MISSING) == value:
                 continue
             self._current[key.name] = value

@@ -17,12 +17,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paysaga.client.errors import TooManyRequests, http_status_for
 from paysaga.domain.errors import PaysagaError
+from paysaga.domain.pan import CardNumberNotAccepted, mask_optional, mask_pans
 
 log = structlog.get_logger(__name__)
 
 # Codes our own Pydantic validators raise (PydanticCustomError type == our code).
 OUR_VALIDATION_CODES = frozenset(
-    {"invalid_amount", "unknown_currency", "invalid_request", "invalid_id"}
+    {
+        "invalid_amount",
+        "unknown_currency",
+        "invalid_request",
+        "invalid_id",
+        CardNumberNotAccepted.code,
+    }
 )
 
 HTTP_CODES: dict[int, str] = {
@@ -39,7 +46,8 @@ HTTP_CODES: dict[int, str] = {
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field}}
+    # Messages may quote the input (an unknown id, a status); never a card number.
+    return {"error": {"code": code, "message": mask_pans(message), "field": mask_optional(field)}}
 
 
 def error_response(
@@ -76,6 +84,10 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     first = errors[0] if errors else {"type": "invalid_request", "loc": (), "msg": "invalid"}
     kind = str(first.get("type", ""))
     field = _field_name(tuple(first.get("loc", ())))
+    context = first.get("ctx")
+    if kind == CardNumberNotAccepted.code and isinstance(context, dict):
+        # Raised for the whole body (so unknown fields count too): the field is in ctx.
+        field = str(context.get("field") or "body")
     if kind == "json_invalid":
         return error_response(400, "invalid_json", "request body is not valid JSON")
     if kind in OUR_VALIDATION_CODES:

@@ -1,7 +1,9 @@
 """HTTP request bodies: strict Pydantic models whose errors carry our stable codes.
 
 Amounts are strict integers (floats, numeric strings and booleans are refused),
-currencies ISO 4217 from `domain.money`, ids match their regexes.
+currencies ISO 4217 from `domain.money`, ids match their regexes. No string anywhere in
+a body (a known field, an unknown one, a key) may hold a card number: that is refused
+first, as 422 `card_number_not_accepted` naming the field (domain.pan).
 """
 
 from __future__ import annotations
@@ -9,11 +11,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from paysaga.client.ids import CUSTOMER_ID_RE, PERIOD_RE
 from paysaga.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from paysaga.domain.pan import CARD_NUMBER_MESSAGE, CardNumberNotAccepted, pan_field
 
 
 def _amount(value: Any) -> int:
@@ -59,6 +70,17 @@ Period = Annotated[StrictStr, _pattern(PERIOD_RE, "date (YYYY-MM-DD)")]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_numbers(cls, data: Any) -> Any:
+        # Before any field check, so a card number is refused as one whatever the field.
+        field = pan_field(data)
+        if field is not None:
+            raise PydanticCustomError(
+                CardNumberNotAccepted.code, "{field} " + CARD_NUMBER_MESSAGE, {"field": field}
+            )
+        return data
 
 
 class CreatePaymentBody(_Strict):

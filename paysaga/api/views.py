@@ -1,4 +1,8 @@
-"""JSON shapes of API responses: explicit, so internal workflow fields never leak."""
+"""JSON shapes of API responses: explicit, so internal workflow fields never leak.
+
+Error texts (`last_error`, step details) are masked for card numbers once more here:
+the workflows already mask what gateways say, this is the last edge before the wire.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
 from paysaga.domain.onboarding import OnboardingView
+from paysaga.domain.pan import mask_optional, mask_pans
 from paysaga.domain.payments import PaymentView, StepRecord
 from paysaga.domain.refunds import RefundOutcome
 
@@ -16,7 +21,7 @@ def _time(value: datetime | None) -> str | None:
 
 
 def _steps(steps: tuple[StepRecord, ...]) -> list[dict[str, Any]]:
-    return [{"name": s.name, "at": _time(s.at), "detail": s.detail} for s in steps]
+    return [{"name": s.name, "at": _time(s.at), "detail": mask_pans(s.detail)} for s in steps]
 
 
 def payment_json(view: PaymentView) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def payment_json(view: PaymentView) -> dict[str, Any]:
         "captured_minor": view.captured_minor,
         "refunded_minor": view.refunded_minor,
         "attempts": view.attempts,
-        "last_error": view.last_error,
+        "last_error": mask_optional(view.last_error),
         "decline_code": view.decline_code,
         "next_retry_at": _time(view.next_retry_at),
         "authorization_expires_at": _time(view.authorization_expires_at),
@@ -62,7 +67,7 @@ def summary_json(row: PaymentSummary) -> dict[str, Any]:
         "currency": row.currency,
         "customer_id": row.customer_id,
         "gateway": row.gateway,
-        "last_error": row.last_error,
+        "last_error": mask_optional(row.last_error),
         "started_at": _time(row.started_at),
         "running": row.running,
     }
@@ -90,7 +95,7 @@ def onboarding_json(view: OnboardingView) -> dict[str, Any]:
         "expires_at": _time(view.expires_at),
         "bank_account_ref": view.bank_account_ref,
         "accounts": list(view.accounts),
-        "last_error": view.last_error,
+        "last_error": mask_optional(view.last_error),
         "steps": _steps(view.steps),
     }
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from paysaga.domain.errors import ValidationError
 from paysaga.domain.names import payment_workflow_id
+from paysaga.domain.pan import contains_pan, refuse_pan
 
 MERCHANT_ID_RE: Final = re.compile(r"^mer_[0-9a-f]{16}$")
 # Idempotency keys: what clients commonly send (uuids, ulids, order ids), no dots.
@@ -28,10 +29,18 @@ PERIOD_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def new_merchant_id() -> str:
-    return f"mer_{secrets.token_hex(8)}"
+    # It goes into every id, search attribute and ledger key of the merchant: never one
+    # that reads as a card number (16 hex digits that are all decimal and pass Luhn).
+    while True:
+        merchant_id = f"mer_{secrets.token_hex(8)}"
+        if not contains_pan(merchant_id):
+            return merchant_id
 
 
 def check(pattern: re.Pattern[str], value: object, field: str, what: str) -> str:
+    """`value` if it matches `pattern`; a card number is refused as such (it would
+    become a workflow id, a search attribute or a ledger key)."""
+    refuse_pan(value, field)
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValidationError(f"{field} is not a valid {what}", field=field)
     return value

@@ -15,6 +15,7 @@ from paysaga.client.ids import CUSTOMER_ID_RE, check, merchant_of_onboarding, on
 from paysaga.client.temporal_errors import call
 from paysaga.domain.errors import NotFound
 from paysaga.domain.onboarding import OnboardingRequest, OnboardingView, PublicTokenSubmission
+from paysaga.domain.pan import refuse_card_numbers
 
 
 class OnboardingMixin(ClientBase):
@@ -71,6 +72,7 @@ class OnboardingMixin(ClientBase):
         """Hand over the public token from Plaid Link; returns the view after the update."""
         handle = self._onboarding_handle(onboarding_id)
         submission = PublicTokenSubmission(public_token=public_token, account_id=account_id)
+        refuse_card_numbers(submission)
         await call(
             lambda: handle.execute_update(
                 wf.PUBLIC_TOKEN_UPDATE,

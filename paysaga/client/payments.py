@@ -28,6 +28,7 @@ from paysaga.domain.names import (
     MERCHANT_ID,
     PAYMENT_STATUS,
 )
+from paysaga.domain.pan import refuse_card_numbers
 from paysaga.domain.payments import (
     CancelRequest,
     CaptureRequest,
@@ -164,6 +165,7 @@ class PaymentsMixin(ClientBase):
     async def _update_then_view(
         self, payment_id: str, update: str, request: object, update_id: str
     ) -> PaymentView:
+        refuse_card_numbers(request)  # its request id becomes the update id
         handle = self._payment_handle(payment_id)
         await self.get_payment(payment_id)  # ownership check before acting
         await call(
@@ -195,6 +197,7 @@ class PaymentsMixin(ClientBase):
             currency=view.currency,
             reason=reason,
         )
+        refuse_card_numbers(request)  # before anything reaches the workflow
         outcome: RefundOutcome = await call(
             lambda: handle.execute_update(
                 wf.REFUND_UPDATE,

@@ -17,7 +17,8 @@ Workflow ids, and what a second start with the same id does:
   `reconciliation-on-demand` without one: a start while it runs attaches to the running
   one (USE_EXISTING); once closed, the same report may be run again (ALLOW_DUPLICATE).
 
-Temporal not answering raises ServiceUnavailable.
+Temporal not answering raises ServiceUnavailable. A request any string of which holds a
+card number is refused before anything is sent (domain.pan.CardNumberNotAccepted).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from paysaga.domain.names import (
     payment_workflow_id,
 )
 from paysaga.domain.onboarding import OnboardingRequest, OnboardingView
+from paysaga.domain.pan import refuse_card_numbers
 from paysaga.domain.payments import PaymentRequest, PaymentView
 from paysaga.domain.reconciliation import ReconciliationReport, ReconciliationRequest
 from paysaga.domain.status import PaymentStatus
@@ -275,6 +277,9 @@ async def _start_once(
     search_attributes: Sequence[SearchAttributePair[Any]] = (),
     eager_start: bool = False,
 ) -> Started[R]:
+    # Whoever starts (client, bench, tests): no card number in a workflow id, a search
+    # attribute or an input. CardNumberNotAccepted names the field.
+    refuse_card_numbers(request)
     digest = request_digest(request)
     try:
         handle = await temporal.start_workflow(

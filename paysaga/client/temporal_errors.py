@@ -19,6 +19,7 @@ from paysaga.client.errors import (
     ServiceUnavailable,
 )
 from paysaga.domain.errors import InvalidAmount, PaysagaError, UnknownCurrency, ValidationError
+from paysaga.domain.pan import CardNumberNotAccepted
 from paysaga.security.errors import UnknownEncryptionKey
 
 T = TypeVar("T")
@@ -51,6 +52,8 @@ def rejection(exc: BaseException) -> PaysagaError:
     kind = app.type if app else None
     if kind in ("conflict", "InvalidState", "Conflict") or "in status" in message:
         return InvalidState(message, field=field or "status")
+    if kind == CardNumberNotAccepted.code:
+        return CardNumberNotAccepted(field or "request")
     if kind == "capture_failed":
         return PaymentFailed(message, field=field)
     if kind in (InvalidAmount.code, UnknownCurrency.code):

@@ -15,6 +15,7 @@ from typing import Literal
 
 from paysaga.domain.errors import ValidationError
 from paysaga.domain.money import validate_amount, validate_currency
+from paysaga.domain.pan import refuse_card_numbers
 from paysaga.domain.refunds import RefundRecord
 from paysaga.domain.routing import KNOWN_GATEWAYS, Routing
 from paysaga.domain.status import PaymentStatus
@@ -55,7 +56,12 @@ class PaymentRequest:
     # (One input argument: Temporal decodes by type hints only when the counts match.)
     carried: PaymentView | None = None
 
-    def validate(self) -> None:
+    def validate(self, *, card_numbers: bool = True) -> None:
+        """Domain rules; first (`card_numbers`) that no field holds a card number, so no
+        message below can echo one. The workflow skips that for histories recorded
+        before it (workflows.payment.workflow)."""
+        if card_numbers:
+            refuse_card_numbers(self)
         if not self.idempotency_key or len(self.idempotency_key) > 200:
             raise ValidationError(
                 "idempotency_key must be 1-200 characters", field="idempotency_key"
@@ -150,6 +156,7 @@ class PaymentView:
 
 
 def check_capture(view: PaymentView, request: CaptureRequest) -> None:
+    refuse_card_numbers(request)
     if view.status != PaymentStatus.AWAITING_CAPTURE:
         raise ValidationError(f"cannot capture a payment in status {view.status}", field="status")
     if request.amount_minor is not None:
@@ -158,7 +165,9 @@ def check_capture(view: PaymentView, request: CaptureRequest) -> None:
             raise ValidationError("capture exceeds the authorized amount", field="amount_minor")
 
 
-def check_cancel(view: PaymentView) -> None:
+def check_cancel(view: PaymentView, request: CancelRequest | None = None) -> None:
+    if request is not None:
+        refuse_card_numbers(request)
     if view.status not in (
         PaymentStatus.AWAITING_CAPTURE,
         PaymentStatus.RETRY_SCHEDULED,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from paysaga.domain.errors import ValidationError
 from paysaga.domain.money import validate_amount, validate_currency
+from paysaga.domain.pan import refuse_card_numbers
 from paysaga.domain.status import PaymentStatus
 
 if TYPE_CHECKING:  # payments imports this module for RefundRecord
@@ -47,6 +48,7 @@ class RefundOutcome:
 
 def check_refund(view: PaymentView, request: RefundRequest, reserved_minor: int = 0) -> None:
     """Refund only after capture, never beyond captured minus refunded, same currency."""
+    refuse_card_numbers(request)
     if not request.request_id:
         raise ValidationError("request_id is required", field="request_id")
     validate_amount(request.amount_minor)

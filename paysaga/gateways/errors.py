@@ -9,6 +9,7 @@ gateways.declines.
 from __future__ import annotations
 
 from paysaga.domain.errors import PaysagaError
+from paysaga.domain.pan import mask_pans
 
 
 class GatewayError(PaysagaError):
@@ -26,7 +27,9 @@ class GatewayError(PaysagaError):
         request_id: str | None = None,
         field: str | None = None,
     ) -> None:
-        super().__init__(message, field=field)
+        # A gateway may echo what it was sent (or its own card data) in its message; the
+        # message travels on into failures, search attributes, responses and reports.
+        super().__init__(mask_pans(message), field=field)
         self.gateway = gateway
         self.http_status = http_status
         self.request_id = request_id

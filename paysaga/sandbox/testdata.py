@@ -15,6 +15,10 @@ STRIPE_PM_REQUIRES_ACTION: Final = "pm_card_threeDSecure2Required"
 # Soft decline that succeeds from the Nth attempt on (dunning tests): the sandbox
 # declines with insufficient_funds until its per-customer counter reaches 3.
 STRIPE_PM_SOFT_THEN_SUCCESS: Final = "pm_card_insufficientFundsThenSuccess"
+# Not Stripe's: a hard decline whose message echoes a full card number, as a careless
+# processor might; what reaches our stores must be masked (issue 14).
+STRIPE_PM_DECLINE_ECHOES_CARD: Final = "pm_card_declineEchoingCardNumber"
+ECHOED_CARD_NUMBER: Final = "4000 0566 5566 5556"
 
 # Braintree test nonces (same strings as Braintree's sandbox).
 BRAINTREE_NONCE_SUCCESS: Final = "fake-valid-nonce"

@@ -6,7 +6,9 @@ each failure is trimmed first: the server replaces an activity's last failure la
 than a few KiB with "Failure exceeds size limit", which under chaos hid *why* a payment
 was retrying (an SDK error chain, encrypted, with full tracebacks at every level). The
 full traceback is still in the worker's (redacted) log. A missing decryption key
-(UnknownEncryptionKey) stays readable: its message names only the key id.
+(UnknownEncryptionKey) stays readable: its message names only the key id. Card numbers
+are masked at every level too: a cause is often the gateway SDK's own error, quoting
+what the gateway said.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Final
 import temporalio.api.failure.v1
 from temporalio.converter import DefaultFailureConverter, PayloadConverter
 
+from paysaga.domain.pan import mask_pans
 from paysaga.security.errors import UnknownEncryptionKey
 
 MAX_MESSAGE_CHARS: Final = 400
@@ -49,8 +52,8 @@ class CompactEncryptedFailureConverter(DefaultFailureConverter):
             payload_converter.to_payloads(
                 [
                     {
-                        "message": _head(failure.message, MAX_MESSAGE_CHARS),
-                        "stack_trace": _tail(failure.stack_trace, MAX_STACK_TRACE_CHARS),
+                        "message": _head(mask_pans(failure.message), MAX_MESSAGE_CHARS),
+                        "stack_trace": _tail(mask_pans(failure.stack_trace), MAX_STACK_TRACE_CHARS),
                     }
                 ]
             )[0]

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from paysaga.domain.pan import mask_pans
+
 MASK = "[REDACTED]"
 
 SENSITIVE_KEY = re.compile(
@@ -43,33 +45,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
-# 13-19 digits, optionally grouped by spaces or dashes.
-_PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _mask_pan(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-        return f"[PAN ****{digits[-4:]}]"
-    return match.group(0)
-
 
 def redact_text(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return _PAN_CANDIDATE.sub(_mask_pan, text)
+    return mask_pans(text)  # the same card-number rule as the API's refusal
 
 
 def redact_value(value: Any) -> Any:

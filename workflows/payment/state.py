@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.events import GatewayEvent
     from paysaga.domain.names import GATEWAY, LAST_ERROR, PAYMENT_STATUS
+    from paysaga.domain.pan import mask_optional, mask_pans
     from paysaga.domain.payments import (
         CancelRequest,
         CaptureRequest,
@@ -88,11 +89,14 @@ class PaymentState:
         return replace(self.view, events_seen=tuple(self.seen))
 
     def update(self, **changes: object) -> None:
+        if isinstance(changes.get("last_error"), str):
+            # What the status query answers and LastError shows: never a card number.
+            changes["last_error"] = mask_optional(changes["last_error"])  # type: ignore[arg-type]
         self.view = replace(self.view, **changes)  # type: ignore[arg-type]
         self.publish()
 
     def step(self, name: str, detail: str = "") -> None:
-        record = StepRecord(name=name, at=workflow.now(), detail=detail)
+        record = StepRecord(name=name, at=workflow.now(), detail=mask_pans(detail))
         self.view = replace(self.view, steps=(*self.view.steps, record))
 
     def set_status(self, status: PaymentStatus, **changes: object) -> None:

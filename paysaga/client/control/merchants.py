@@ -11,6 +11,7 @@ from paysaga.client.control.keys import MERCHANT, ApiKeyStore
 from paysaga.client.control.schema import Merchant
 from paysaga.client.ids import new_merchant_id
 from paysaga.domain.errors import ValidationError
+from paysaga.domain.pan import refuse_pan
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ class MerchantStore:
         name = name.strip()
         if not name or len(name) > 200:
             raise ValidationError("merchant name must be 1..200 characters", field="name")
+        refuse_pan(name, "name")
         merchant_id = new_merchant_id()
         async with self._sessions.begin() as session:
             session.add(Merchant(id=merchant_id, name=name))

@@ -19,7 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from paysaga.sandbox.stripe import render
-from paysaga.sandbox.stripe.cards import DECLINE_MESSAGES, MAGIC_CARDS, SOFT_THEN_SUCCESS_ATTEMPT
+from paysaga.sandbox.stripe.cards import (
+    DECLINE_CODES,
+    DECLINE_MESSAGES,
+    MAGIC_CARDS,
+    SOFT_THEN_SUCCESS_ATTEMPT,
+)
 from paysaga.sandbox.stripe.errors import Obj, StripeApiError, invalid, missing
 
 _OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -305,7 +310,7 @@ class StripeState:
     def _decline(self, intent: Obj, code: str) -> None:
         charge = self._new_charge(intent, "failed")
         error_code = "processing_error" if code == "processing_error" else "card_declined"
-        decline_code = None if code == "processing_error" else code
+        decline_code = None if code == "processing_error" else DECLINE_CODES.get(code, code)
         charge["failure_code"] = error_code
         charge["failure_message"] = DECLINE_MESSAGES[code]
         charge["outcome"] = {"network_status": "declined_by_network", "type": "issuer_declined"}

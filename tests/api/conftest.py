@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.migrate import upgrade_all
 from paysaga.api.app import create_app
 from paysaga.client.control.db import control_engine
+from paysaga.client.control.keys import ApiKeyStore, IssuedApiKey
 from paysaga.client.control.merchants import IssuedKey, MerchantStore
 from paysaga.config.settings import Settings, load_settings
 from paysaga.sandbox.runner import SandboxServers
@@ -117,6 +118,12 @@ async def merchants(control_db: AsyncEngine) -> MerchantStore:
 @pytest.fixture
 async def merchant(merchants: MerchantStore) -> IssuedKey:
     return await merchants.create_merchant("Test Merchant")
+
+
+@pytest.fixture
+async def operator(control_db: AsyncEngine) -> IssuedApiKey:
+    """A platform operator's key (reconciliation, key management)."""
+    return await ApiKeyStore(control_db).issue(operator=True, label="tests")
 
 
 @pytest.fixture

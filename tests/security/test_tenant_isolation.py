@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from ledger.service import Ledger
 from paysaga.cli.main import app
-from paysaga.client.control.keys import ApiKeyStore, IssuedApiKey
+from paysaga.client.control.keys import IssuedApiKey
 from paysaga.client.control.merchants import IssuedKey
 from paysaga.config.settings import Settings
 from paysaga.domain import accounts
@@ -34,11 +33,7 @@ api_server = api_fixtures.api_server
 merchants = api_fixtures.merchants
 merchant = api_fixtures.merchant
 other_merchant = api_fixtures.other_merchant
-
-
-@pytest.fixture
-async def operator(control_db: AsyncEngine) -> IssuedApiKey:
-    return await ApiKeyStore(control_db).issue(operator=True, label="tests")
+operator = api_fixtures.operator
 
 
 @pytest.fixture

@@ -151,8 +151,10 @@ class Settings(BaseSettings):
         """DSNs of every shard; for the embedded stack, one database per shard."""
         if self.database_urls:
             return list(self.database_urls)
+        from paysaga.stack.credentials import embedded_postgres_url
+
         return [
-            f"postgresql://postgres@127.0.0.1:{self.postgres_port}/paysaga_shard_{i}"
+            embedded_postgres_url(self.data_dir, self.postgres_port, f"paysaga_shard_{i}")
             for i in range(self.shard_count)
         ]
 

@@ -1,15 +1,15 @@
-"""`python -m paysaga.api --port P`: serve the HTTP API with uvicorn on loopback by default."""
+"""`python -m paysaga.api --port P`: serve the HTTP API with uvicorn on loopback by default.
+
+Settings are checked before the app (FastAPI, the Temporal SDK) is even imported, so a
+production deployment with a bad setting stops at once with one message.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
-from paysaga.api.app import create_app
-from paysaga.config.logging import configure_logging
-from paysaga.config.settings import load_settings
-from paysaga.config.temporal import exit_skipping_finalization
+from paysaga.config.settings import Settings
+from paysaga.config.startup import exit_process, settings_or_exit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,15 +17,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default: PAYSAGA_API_PORT")
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings = settings_or_exit(parser.prog)  # production fails closed before any connection
+    serve(settings, args.host, args.port or settings.api_port)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from paysaga.api.app import create_app
+    from paysaga.config.logging import configure_logging, uvicorn_logging
+
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         create_app(settings),
-        host=args.host,
-        port=args.port or settings.api_port,
-        log_level="warning",
-        access_log=False,
+        host=host,
+        port=port,
         proxy_headers=False,  # rate limits key on the socket peer, not a spoofable header
+        **uvicorn_logging(),
     )
 
 
@@ -37,10 +45,10 @@ def _exit_code(exc: SystemExit) -> int:
 
 if __name__ == "__main__":
     # The app holds a Temporal client: leave without interpreter finalization, as the
-    # workers and the CLI do (see config.temporal.exit_skipping_finalization).
+    # workers and the CLI do (see startup.exit_process).
     try:
         main()
         exit_code = 0
     except SystemExit as exc:  # uvicorn exits this way when it cannot start
         exit_code = _exit_code(exc)
-    exit_skipping_finalization(exit_code)
+    exit_process(exit_code)

@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from temporalio.api.common.v1 import Payloads
 
-from paysaga.config.settings import Settings, get_settings
+from paysaga.config.settings import Settings
 from paysaga.domain.errors import PaysagaError
 from paysaga.security.codec import EncryptionCodec
 from paysaga.security.keyring import Keyring
@@ -190,10 +190,12 @@ def app_from_settings(settings: Settings, ui_origins: Sequence[str] | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from paysaga.config.logging import configure_logging
+    from paysaga.config.logging import configure_logging, uvicorn_logging
+    from paysaga.config.startup import settings_or_exit
 
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m paysaga.security.codec_server")
+    prog = "python -m paysaga.security.codec_server"
+    settings = settings_or_exit(prog)  # production fails closed before listening
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.codec_port)
     parser.add_argument(
@@ -205,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging(settings.log_format, settings.log_level)
     app = app_from_settings(settings, args.ui_origins)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, **uvicorn_logging())
 
 
 if __name__ == "__main__":

@@ -13,21 +13,23 @@ import sys
 
 import structlog
 
-from paysaga.config.logging import configure_logging
 from paysaga.config.settings import get_settings
-from paysaga.config.temporal import connect_client, exit_skipping_finalization
+from paysaga.config.startup import EXIT_CONFIGURATION, exit_process, settings_or_exit
 from paysaga.domain.errors import ConfigurationError
-from paysaga.domain.names import PAYMENTS_TASK_QUEUE
-from paysaga.security.keyring import Keyring
-from paysaga.security.open_workflow_keys import check_open_workflows
-from workers.build import build_workers, parse_queues
-from workers.deps import Dependencies
-from workers.settings import WorkerSettings
 
 log = structlog.get_logger()
 
 
 async def run(queues: tuple[str, ...], concurrency: int | None) -> None:
+    # Imported here, after main() checked the settings: a refused start-up stops at once.
+    from paysaga.config.temporal import connect_client
+    from paysaga.domain.names import PAYMENTS_TASK_QUEUE
+    from paysaga.security.keyring import Keyring
+    from paysaga.security.open_workflow_keys import check_open_workflows
+    from workers.build import build_workers
+    from workers.deps import Dependencies
+    from workers.settings import WorkerSettings
+
     settings = get_settings()
     tuning = WorkerSettings()
     if concurrency:
@@ -75,16 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue", default="all", help="payments, gateways, ledger or all")
     parser.add_argument("--concurrency", type=int, default=None, help="max concurrent activities")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = settings_or_exit(parser.prog)  # exits 2 before connecting to anything
+    from paysaga.config.logging import configure_logging
+    from workers.build import parse_queues
+
     configure_logging(settings.log_format, settings.log_level)
     try:
         queues = parse_queues(args.queue)
         asyncio.run(run(queues, args.concurrency))
     except (ValueError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
     return 0
 
 
 if __name__ == "__main__":
-    exit_skipping_finalization(main())
+    try:
+        code = main()
+    except SystemExit as exc:  # refused at start-up
+        code = exc.code if isinstance(exc.code, int) else EXIT_CONFIGURATION
+    exit_process(code)

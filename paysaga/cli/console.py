@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from paysaga.domain.errors import ConfigurationError, PaysagaError
 
@@ -15,6 +16,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 P = ParamSpec("P")
+
+
+def print_configuration_error(exc: ConfigurationError) -> None:
+    """One message naming every bad setting, a line each (never wrapped mid-line)."""
+    err_console.print(f"[bold red]configuration error[/]: {escape(exc.message)}", soft_wrap=True)
+
+
 R = TypeVar("R")
 
 
@@ -26,7 +34,7 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except ConfigurationError as exc:
-            err_console.print(f"[bold red]configuration error[/]: {exc.message}")
+            print_configuration_error(exc)
             raise typer.Exit(2) from None
         except PaysagaError as exc:
             where = f" (field: {exc.field})" if exc.field else ""

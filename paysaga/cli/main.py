@@ -7,7 +7,10 @@ import sys
 
 import typer
 
+from paysaga.cli.console import print_configuration_error
 from paysaga.config.logging import configure_logging
+from paysaga.config.settings import load_settings
+from paysaga.domain.errors import ConfigurationError
 
 app = typer.Typer(
     name="paysaga",
@@ -17,14 +20,31 @@ app = typer.Typer(
 )
 
 
+# `paysaga keys generate` makes the key a broken configuration may be missing, so the
+# group checks settings per command (its other commands load them first thing).
+COMMANDS_WITHOUT_SETTINGS = frozenset({"keys"})
+
+
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """paysaga: payments as durable sagas on Temporal with a double-entry ledger."""
     # The CLI's own output is rich text; its structured logs stay quiet unless asked for.
     configure_logging(
         os.environ.get("PAYSAGA_LOG_FORMAT", "auto"),
         os.environ.get("PAYSAGA_LOG_LEVEL", "WARNING"),
     )
+    if ctx.invoked_subcommand not in COMMANDS_WITHOUT_SETTINGS:
+        # Fail closed before any command connects to anything (PAYSAGA_ENV=production
+        # refuses missing, weak or development secrets, naming each one).
+        _check_settings()
+
+
+def _check_settings() -> None:
+    try:
+        load_settings()
+    except ConfigurationError as exc:
+        print_configuration_error(exc)
+        raise typer.Exit(2) from None
 
 
 # Sub-commands are registered below, one line each (app.add_typer / app.command).
@@ -68,6 +88,9 @@ def run() -> None:
     try:
         app()
         code = 0
+    except ConfigurationError as exc:  # a command that loads settings without friendly_errors
+        print_configuration_error(exc)
+        code = 2
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0

@@ -69,6 +69,44 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
+    _route_uvicorn(stream, renderer)
+
+
+# uvicorn logs "Exception in ASGI application" with the traceback (request data, gateway
+# errors) through these; its own handlers would print it unredacted.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+def _route_uvicorn(stream: Any, renderer: Any) -> None:
+    """uvicorn's stdlib loggers rendered by structlog: same format, same redaction."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _render_exception_redacted,
+            redaction_processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
+def uvicorn_logging() -> dict[str, Any]:
+    """uvicorn.run / uvicorn.Config options that keep configure_logging's routing.
+
+    log_config=None: uvicorn's default dictConfig would put its own unredacted
+    handlers back on the loggers above.
+    """
+    return {"log_config": None, "log_level": "warning", "access_log": False}
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -47,6 +47,9 @@ def verify_stripe_signature(
     now: float | None = None,
 ) -> dict[str, Any]:
     """Check `Stripe-Signature: t=...,v1=...[,v1=...]`; return the parsed event."""
+    if not secret.strip():
+        # Anyone can compute an HMAC under an empty key: with no secret, nothing verifies.
+        raise WebhookVerificationError("no Stripe webhook secret is configured")
     if not header:
         raise WebhookVerificationError("missing Stripe-Signature header")
     timestamp: int | None = None

@@ -10,14 +10,14 @@ import signal
 import threading
 
 from paysaga.config.logging import configure_logging
-from paysaga.config.settings import get_settings
+from paysaga.config.startup import settings_or_exit
 from paysaga.sandbox import persistence
 from paysaga.sandbox.runner import SandboxServers
 from paysaga.sandbox.settings import SandboxSettings
 
 
 def main(argv: list[str] | None = None) -> None:
-    settings = get_settings()
+    settings = settings_or_exit("python -m paysaga.sandbox")
     parser = argparse.ArgumentParser(prog="python -m paysaga.sandbox")
     parser.add_argument("--stripe-port", type=int, default=settings.sandbox_stripe_port)
     parser.add_argument("--braintree-port", type=int, default=settings.sandbox_braintree_port)

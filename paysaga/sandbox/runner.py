@@ -11,6 +11,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 
+from paysaga.config.logging import uvicorn_logging
 from paysaga.sandbox.braintree import server as braintree_server
 from paysaga.sandbox.faults import FaultInjector
 from paysaga.sandbox.plaid import server as plaid_server
@@ -64,9 +65,8 @@ class SandboxServers:
                 app,
                 host=self.host,
                 port=port,
-                log_level="warning",
                 lifespan="on",
-                access_log=False,
+                **uvicorn_logging(),
                 # Withheld ("timeout after success") responses must not hold up shutdown.
                 timeout_graceful_shutdown=1,
             )

@@ -27,36 +27,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from paysaga.domain.errors import ConfigurationError
+from paysaga.config.settings import load_settings
 
 _ALPHABET = string.ascii_letters + string.digits
 _SECRET_CHARS = 43  # 43 * log2(62) ~ 256 bits
 _KEY_RE = re.compile(r"^(psk_(?:test|live)_[0-9a-f]{16})_([A-Za-z0-9]{43})$")
 HASH_SCHEME = "hmac-sha256"
-_DEV_PEPPER = "paysaga-dev-api-key-pepper"
-
-
-class _PepperSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYSAGA_", extra="ignore")
-    env: str = "development"
-    api_key_pepper: SecretStr = SecretStr("")
 
 
 @lru_cache(maxsize=1)
 def _pepper() -> bytes:
-    settings = _PepperSettings()
-    value = settings.api_key_pepper.get_secret_value()
-    if not value:
-        if settings.env == "production":
-            raise ConfigurationError(
-                "PAYSAGA_API_KEY_PEPPER must be set in production (32+ random characters)",
-                field="PAYSAGA_API_KEY_PEPPER",
-            )
-        value = _DEV_PEPPER
-    return value.encode()
+    # The same Settings every entry point validates at start-up (PAYSAGA_ENV=production
+    # refuses a missing, short or development pepper there, not at the first request).
+    return load_settings().api_key_pepper_bytes()
 
 
 class GeneratedKey(NamedTuple):

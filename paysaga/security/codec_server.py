@@ -42,7 +42,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
 from paysaga.api.limits import BodySizeLimit
-from paysaga.config.settings import Settings, get_settings
+from paysaga.config.settings import Settings
 from paysaga.domain.errors import PaysagaError
 from paysaga.security.api_keys import RateLimiter
 from paysaga.security.codec import EncryptionCodec
@@ -265,10 +265,12 @@ def app_from_settings(settings: Settings, ui_origins: Sequence[str] | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from paysaga.config.logging import configure_logging
+    from paysaga.config.logging import configure_logging, uvicorn_logging
+    from paysaga.config.startup import settings_or_exit
 
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m paysaga.security.codec_server")
+    prog = "python -m paysaga.security.codec_server"
+    settings = settings_or_exit(prog)  # production fails closed before listening
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.codec_port)
     parser.add_argument(
@@ -292,14 +294,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         app,
         host=args.host,
         port=args.port,
-        log_level="warning",
-        access_log=False,
         # Forwarded headers only from a named proxy: anyone else could pick the address
         # the throttle counts against, or claim HTTPS.
         proxy_headers=bool(args.trusted_proxy),
         forwarded_allow_ips=args.trusted_proxy or None,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        **uvicorn_logging(),
     )
 
 

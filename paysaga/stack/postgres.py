@@ -3,21 +3,34 @@
 We drive initdb/pg_ctl ourselves (rather than the wheel's helper) to choose the
 port, the tuning and the lifecycle. PostgreSQL refuses to run as root, so as
 root the server runs as a dedicated system user.
+
+Authentication is scram-sha-256 with a generated superuser password kept 0600 in
+the data dir (stack/credentials.py), not `trust`: any local user could otherwise
+connect as superuser and read or rewrite the ledger.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from paysaga.domain.errors import ConfigurationError
 from paysaga.stack.binaries import postgres_bin_dir
+from paysaga.stack.credentials import (
+    SUPERUSER,
+    ensure_password,
+    password_path,
+    postgres_url,
+)
+from paysaga.stack.private_files import PRIVATE_DIR, private_file
 
 SYSTEM_USER = "paysaga_pg"
 
@@ -29,7 +42,9 @@ SERVER_SETTINGS = {
     "max_prepared_transactions": "0",
     "log_min_messages": "warning",
     "logging_collector": "off",
+    "password_encryption": "'scram-sha-256'",
 }
+AUTH_METHOD = "scram-sha-256"
 
 
 def _as_root() -> bool:
@@ -52,17 +67,37 @@ def _prepare_root_user(path: Path) -> str | None:
     ensure_folder_permissions(bin_dir, 0o055)
     ensure_folder_permissions(bin_dir.parent / "lib", 0o044)
     ensure_folder_permissions(bin_dir.parent / "share", 0o044)
-    path.mkdir(parents=True, exist_ok=True)
-    ensure_prefix_permissions(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    # Traverse (x) only, not list (r): the library's ensure_prefix_permissions would make
+    # the stack's data dir world-readable, and the Temporal store and logs with it.
+    _grant_traverse(path)
     entry = pwd.getpwnam(SYSTEM_USER)
     os.chown(path, entry.pw_uid, entry.pw_gid)
+    path.chmod(PRIVATE_DIR)
     return SYSTEM_USER
+
+
+def _grant_traverse(path: Path) -> None:
+    """Let the server's system user reach `path`: o+x on every ancestor lacking it."""
+    for ancestor in path.parents:
+        mode = ancestor.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            ancestor.chmod(mode | stat.S_IXOTH)
+
+
+def _hba_lines_trusting(text: str) -> list[int]:
+    return [
+        index
+        for index, line in enumerate(text.splitlines())
+        if not line.lstrip().startswith("#") and "trust" in line.split()
+    ]
 
 
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
     port: int
+    _password: str | None = field(default=None, init=False, repr=False)
 
     @property
     def pgdata(self) -> Path:
@@ -72,18 +107,34 @@ class EmbeddedPostgres:
     def log_file(self) -> Path:
         return self.data_dir / "postgres.log"
 
+    @property
+    def password_file(self) -> Path:
+        return password_path(self.data_dir)
+
+    @property
+    def password(self) -> str:
+        """The superuser password (generated on first use, kept 0600 in the data dir)."""
+        if self._password is None:
+            self._password = ensure_password(self.data_dir)
+        return self._password
+
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return postgres_url(self.port, database, self.password)
 
     def _run(self, tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        user = SYSTEM_USER if _as_root() else None
+        # As root: the system user's own group too, not root's. With gid 0 the server
+        # would pass through root-group directories' group bits, not the "others" x bit
+        # it was granted, and could read root-group files it should not.
+        system_user = SYSTEM_USER if _as_root() else None
         return subprocess.run(
             [str(postgres_bin_dir() / tool), *args],
             check=False,
             capture_output=True,
             text=True,
             timeout=timeout,
-            user=user,
+            user=system_user,
+            group=system_user,
+            extra_groups=[] if system_user else None,
             cwd="/",
         )
 
@@ -91,11 +142,17 @@ class EmbeddedPostgres:
         return (self.pgdata / "PG_VERSION").exists()
 
     def init(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         user = _prepare_root_user(self.data_dir)
+        if not user:
+            self.data_dir.chmod(PRIVATE_DIR)
+        password_file = self.password_file if self.password else None  # made before initdb
+        if user and password_file:  # initdb runs as the system user and reads the password file
+            entry = pwd.getpwnam(user)
+            os.chown(password_file, entry.pw_uid, entry.pw_gid)
         if self.initialised():
             return
-        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         if user:
             entry = pwd.getpwnam(user)
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
@@ -103,11 +160,12 @@ class EmbeddedPostgres:
             "initdb",
             "-D",
             str(self.pgdata),
-            "--auth=trust",
+            f"--auth={AUTH_METHOD}",
+            f"--pwfile={self.password_file}",
             "--encoding=UTF8",
             "--locale=C",
             "-U",
-            "postgres",
+            SUPERUSER,
         )
         if result.returncode != 0:
             raise ConfigurationError(
@@ -124,9 +182,10 @@ class EmbeddedPostgres:
     def start(self) -> None:
         self.init()
         if self.running():
+            self._require_password()
             return
+        private_file(self.log_file)
         if _as_root():
-            self.log_file.touch()
             entry = pwd.getpwnam(SYSTEM_USER)
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
         result = self._run(
@@ -152,6 +211,7 @@ class EmbeddedPostgres:
                 field="PAYSAGA_POSTGRES_PORT",
             )
         self.wait_ready()
+        self._require_password()
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -159,10 +219,43 @@ class EmbeddedPostgres:
             try:
                 with psycopg.connect(self.url(), connect_timeout=2):
                     return
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    raise ConfigurationError(
+                        f"embedded PostgreSQL refused the password in {self.password_file}: "
+                        f"the cluster in {self.pgdata} was initialised with another one "
+                        "(restore the file, or remove the data dir to start afresh)",
+                        field="PAYSAGA_DATA_DIR",
+                    ) from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+    def _require_password(self) -> None:
+        """Move a cluster initialised with `trust` (older paysaga) to password auth."""
+        hba = self.pgdata / "pg_hba.conf"
+        text = hba.read_text()
+        trusting = _hba_lines_trusting(text)
+        if not trusting:
+            return
+        # Still trust: connecting without a password works, once, to set one.
+        with psycopg.connect(postgres_url(self.port, "postgres", None), autocommit=True) as conn:
+            # The verifier is computed client-side: the password never travels in a statement.
+            verifier = conn.pgconn.encrypt_password(
+                self.password.encode(), SUPERUSER.encode(), AUTH_METHOD.encode()
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())
+                )
+            )
+            lines = text.splitlines()
+            for index in trusting:
+                lines[index] = " ".join(
+                    AUTH_METHOD if word == "trust" else word for word in lines[index].split()
+                )
+            hba.write_text("\n".join(lines) + "\n")
+            conn.execute("SELECT pg_reload_conf()")
 
     def stop(self, mode: str = "fast") -> None:
         if self.pgdata.exists() and self.running():

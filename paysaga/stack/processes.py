@@ -20,6 +20,7 @@ import psutil
 
 from paysaga.domain.errors import ConfigurationError
 from paysaga.stack.ports import port_in_use
+from paysaga.stack.private_files import PRIVATE_UMASK, open_private_append, private_dir
 
 
 @dataclass
@@ -54,10 +55,10 @@ def start_service(spec: ServiceSpec, log_dir: Path, timeout: float = 60) -> Runn
                 f"port {port} for the {spec.name} is already taken; set {setting} to a free port",
                 field=setting,
             )
-    log_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(log_dir)
     log_file = log_dir / f"{spec.name}.log"
     env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
-    with log_file.open("ab") as log:
+    with open_private_append(log_file) as log:
         process = subprocess.Popen(
             spec.argv(),
             stdout=log,
@@ -65,6 +66,7 @@ def start_service(spec: ServiceSpec, log_dir: Path, timeout: float = 60) -> Runn
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # whatever the service writes stays owner-only
         )
     running = RunningService(spec, process, log_file)
     deadline = time.monotonic() + timeout

@@ -24,6 +24,7 @@ from paysaga.config.settings import Settings
 from paysaga.domain.errors import ConfigurationError
 from paysaga.stack.ports import port_in_use
 from paysaga.stack.postgres import EmbeddedPostgres
+from paysaga.stack.private_files import private_dir, write_private_text
 from paysaga.stack.processes import (
     RunningService,
     ServiceSpec,
@@ -107,7 +108,7 @@ class Stack:
 
     # ----------------------------------------------------------------- up
     def up(self) -> StackUrls:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # the Temporal store, logs and DB password live here
         try:
             self._start_postgres()
             self._migrate()
@@ -174,7 +175,7 @@ class Stack:
             codec_endpoint=f"http://127.0.0.1:{self.settings.codec_port}",
             sqlite_pragmas=self.sqlite_pragmas,
         )
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir / "logs")
         self.temporal.start()
 
     def _start_sandboxes(self) -> None:
@@ -261,9 +262,12 @@ class Stack:
             }
             if self.postgres
             else None,
-            "urls": self.urls().__dict__,
+            "urls": {
+                **self.urls().__dict__,
+                "shards": [_hide_password(u) for u in self.urls().shards],
+            },
         }
-        self.state_path.write_text(json.dumps(state, indent=2))
+        write_private_text(self.state_path, json.dumps(state, indent=2))
 
     # ---------------------------------------------------------------- down
     def down(self) -> None:

@@ -9,11 +9,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from paysaga.domain.errors import ConfigurationError
 from paysaga.domain.names import SEARCH_ATTRIBUTES
 from paysaga.stack.binaries import temporal_cli
 from paysaga.stack.ports import port_in_use
+from paysaga.stack.private_files import (
+    PRIVATE_DIR,
+    PRIVATE_UMASK,
+    open_private_append,
+    private_dir,
+    tighten,
+)
 
 # Durability first, but the dev server's SQLite needn't fsync every commit.
 DEFAULT_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -89,15 +97,24 @@ class TemporalDevServer:
                 field="PAYSAGA_TEMPORAL_UI_PORT",
             )
         if self.db_file:
-            self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+            # The store holds every payment's history: owner-only, like an older 0644 one.
+            self.db_file.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+            for suffix in ("", "-wal", "-shm"):
+                tighten(self.db_file.with_name(self.db_file.name + suffix))
+        log: Any = subprocess.DEVNULL
+        if self.log_file:
+            private_dir(self.log_file.parent)
+            log = open_private_append(self.log_file)
         self.process = subprocess.Popen(
             self.command(),
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # SQLite creates the store and its -wal/-shm files 0600
         )
+        if self.log_file:
+            log.close()  # the child holds its own descriptor
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 60) -> None:

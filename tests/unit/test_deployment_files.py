@@ -72,3 +72,50 @@ def test_dockerfile_copies_existing_packages() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for source in re.findall(r"^COPY (\S+) \S+$", dockerfile, flags=re.MULTILINE):
         assert (ROOT / source).exists(), f"Dockerfile copies missing path {source}"
+
+
+# ------------------------------------------------ issue 14: production fails closed
+_DEFAULTED = re.compile(r"\$\{(\w+):?-([^}]*)\}")
+
+
+def _app_environment() -> dict[str, str]:
+    env: dict[str, str] = _our_services()["api"]["environment"]
+    return env
+
+
+def test_compose_never_defaults_a_secret_to_empty() -> None:
+    from tests.security.production_env import SECRETS
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert not [m.group(0) for m in _DEFAULTED.finditer(text) if not m.group(2)], "empty default"
+    env = _app_environment()
+    assert env["PAYSAGA_ENV"] == "production"
+    required = [*SECRETS, "PAYSAGA_BRAINTREE_MERCHANT_ID", "PAYSAGA_BRAINTREE_PUBLIC_KEY"]
+    for name in [*required, "PAYSAGA_PLAID_CLIENT_ID"]:
+        assert env[name].startswith(f"${{{name}:?"), f"{name}: {env[name]}"
+    for service in ("temporal-db", "ledger-shard-0"):
+        password = _compose()["services"][service]["environment"]["POSTGRES_PASSWORD"]
+        assert ":?" in password, service
+
+
+def test_compose_gateway_urls_default_to_live_endpoints() -> None:
+    from paysaga.config.production import gateway_url_problem
+
+    env = _app_environment()
+    for name in ("PAYSAGA_STRIPE_API_BASE", "PAYSAGA_BRAINTREE_BASE_URL", "PAYSAGA_PLAID_BASE_URL"):
+        match = _DEFAULTED.fullmatch(env[name])
+        assert match is not None, env[name]
+        assert gateway_url_problem(match.group(2)) is None, env[name]
+
+
+def test_codec_server_command_uses_options_it_has() -> None:
+    import subprocess
+    import sys
+
+    command = _our_services()["codec-server"]["command"]
+    shown = subprocess.run(
+        [sys.executable, "-m", command[2], "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    for option in (arg for arg in command[3:] if arg.startswith("--")):
+        assert option in shown.stdout, option

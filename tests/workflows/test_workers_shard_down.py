@@ -33,8 +33,6 @@ from paysaga.stack.postgres import EmbeddedPostgres
 from paysaga.stack.temporal import TemporalDevServer
 from workers.deps import Dependencies
 
-SECRET = "not-for-logs"  # trust auth ignores it; it must never be printed
-
 
 @pytest.fixture
 def shard_server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
@@ -54,7 +52,7 @@ def settings(pg_server: EmbeddedPostgres, shard_server: EmbeddedPostgres) -> Ite
     name = f"wk_{uuid.uuid4().hex[:8]}_shard_0"
     shard_0 = pg_server.ensure_database(name)
     upgrade(shard_0)
-    shard_1 = f"postgresql://postgres:{SECRET}@127.0.0.1:{shard_server.port}/shard_1"
+    shard_1 = shard_server.url("shard_1")  # carries its password, which is never printed
     try:
         yield load_settings(database_urls=[shard_0, shard_1])
     finally:
@@ -114,7 +112,7 @@ async def test_worker_starts_and_serves_with_a_shard_down(
 
 
 def test_worker_process_starts_with_a_shard_down(
-    settings: Settings, temporal_dev_server: TemporalDevServer
+    settings: Settings, shard_server: EmbeddedPostgres, temporal_dev_server: TemporalDevServer
 ) -> None:
     env = {
         **os.environ,
@@ -148,5 +146,5 @@ def test_worker_process_starts_with_a_shard_down(
     assert '"degraded_shards": [1]' in started
     warning = next(line for line in lines if "ledger.shard_unavailable" in line)
     assert '"shard": 1' in warning and "shard_1" in warning
-    assert SECRET not in output
+    assert shard_server.password not in output
     assert proc.returncode == 0, output

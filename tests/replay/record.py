@@ -123,6 +123,25 @@ async def onboarding_completed(client: Client, tq: str) -> WorkflowHandle[Any, A
     return handle
 
 
+async def onboarding_bank_account(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
+    """A merchant's onboarding on the path of issue 15: it records its bank account."""
+    request = OnboardingRequest(
+        f"onboarding-mer_0123456789abcdef.{tq[-6:]}",
+        "cust-1",
+        "Alberta Charleson",
+        "a@example.com",
+        routing=Routing.single(tq),
+        options=OnboardingOptions(reminder_interval_s=3600),
+    )
+    handle, _ = await start_onboarding(client, request, task_queue=tq)
+    await _until(handle, "awaiting_public_token")
+    await handle.execute_update(
+        OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-x")
+    )
+    await handle.result()
+    return handle
+
+
 async def onboarding_expired(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = OnboardingRequest(tq, "cust-2", "A B", "b@example.com", routing=Routing.single(tq))
     handle, _ = await start_onboarding(client, request, task_queue=tq)
@@ -162,6 +181,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "payment_ach_return": (payment_ach_return, {}),
     "onboarding_completed": (onboarding_completed, {}),
     "onboarding_expired": (onboarding_expired, {}),
+    "onboarding_bank_account": (onboarding_bank_account, {}),
     "transfer_failed_halfway": (transfer_failed_halfway, {"fail_destination": True}),
     "reconciliation": (reconciliation, {}),
     "sweep": (sweep, {}),

@@ -15,6 +15,16 @@ from paysaga.client.ids import CUSTOMER_ID_RE, check, merchant_of_onboarding, on
 from paysaga.client.temporal_errors import call
 from paysaga.domain.errors import NotFound
 from paysaga.domain.onboarding import OnboardingRequest, OnboardingView, PublicTokenSubmission
+from paysaga.domain.status import OnboardingStatus
+
+ONBOARDING_FINAL = frozenset(
+    {
+        OnboardingStatus.COMPLETED,
+        OnboardingStatus.FAILED,
+        OnboardingStatus.EXPIRED,
+        OnboardingStatus.CANCELED,
+    }
+)
 
 
 class OnboardingMixin(ClientBase):
@@ -81,3 +91,14 @@ class OnboardingMixin(ClientBase):
             onboarding_id,
         )
         return await self.get_onboarding(onboarding_id)
+
+    async def wait_for_onboarding(
+        self, onboarding_id: str, timeout: timedelta = timedelta(seconds=60)
+    ) -> OnboardingView:
+        """Poll until the onboarding is completed, failed, expired or canceled (or the
+        timeout); a completed one names its bank account in `bank_account_id`."""
+        return await poll(
+            lambda: self.get_onboarding(onboarding_id),
+            lambda view: view.status in ONBOARDING_FINAL,
+            timeout,
+        )

@@ -1,6 +1,6 @@
-"""Bank accounts and bank payments, the pure parts: the owner-name match, ids, the balance
-verdict, and request digests that stay what they were for requests not using the new
-fields (a key first used before the upgrade still replays after it)."""
+"""Bank accounts and bank payments, the pure parts: the owner-name match (the README's
+examples), ids, the balance verdict, and request digests that stay what they were for
+requests not using the new fields (a key first used before the upgrade still replays)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,12 @@ OWNER = "Alberta Bobbeth Charleson"  # the Plaid sandbox's account owner
     [
         ("Alberta Bobbeth Charleson", (OWNER,), NameMatch.EXACT),
         ("charleson, ALBERTA bobbeth", (OWNER,), NameMatch.EXACT),
+        ("Charleson Bobbeth Alberta", (OWNER,), NameMatch.EXACT),
         ("Alberta Charleson", (OWNER,), NameMatch.PARTIAL),
         ("Alberta B. Charleson", (OWNER,), NameMatch.PARTIAL),
         ("Bobbeth Charleson", (OWNER,), NameMatch.PARTIAL),
         ("Alberta", (OWNER,), NameMatch.MISMATCH),
+        ("Alberta Smith", (OWNER,), NameMatch.MISMATCH),
         ("Jane Doe", (OWNER,), NameMatch.MISMATCH),
         ("Jane Doe", ("Someone Else", "Jane Q Doe"), NameMatch.PARTIAL),
         ("Jane Doe", (), NameMatch.UNAVAILABLE),

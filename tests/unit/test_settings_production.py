@@ -43,3 +43,22 @@ def test_production_refuses_each_development_default(field: str) -> None:
         load_settings(env="production", **values)
     assert caught.value.field == f"PAYSAGA_{field.upper()}"
     assert "development default" in str(caught.value)
+
+
+def test_sandbox_public_tokens_only_outside_production() -> None:
+    """Issue 15 item 2: /v1/sandbox/public_token exists for developers, never in production."""
+    from paysaga.api.app import create_app
+
+    def paths(env: str, **values: str) -> set[str]:
+        app = create_app(load_settings(env=env, **values), check_keys=False)
+        return set(app.openapi()["paths"])
+
+    assert "/v1/sandbox/public_token" in paths("development")
+    assert "/v1/sandbox/public_token" not in paths("production", **REAL_VALUES)
+
+
+def test_plaid_webhook_url_in_link_tokens() -> None:
+    assert load_settings(api_port=8123).plaid_webhook() == "http://127.0.0.1:8123/webhooks/plaid"
+    assert load_settings(env="production", **REAL_VALUES).plaid_webhook() is None
+    hook = "https://pay.example.com/webhooks/plaid"
+    assert load_settings(plaid_webhook_url=hook).plaid_webhook() == hook

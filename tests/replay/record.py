@@ -28,6 +28,7 @@ from paysaga.client.starts import (
     start_reconciliation,
     start_transfer,
 )
+from paysaga.domain.bank_accounts import BankAccountRef
 from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.domain.ledger import TransferRequest
 from paysaga.domain.onboarding import OnboardingOptions, OnboardingRequest, PublicTokenSubmission
@@ -101,6 +102,22 @@ async def payment_ach_return(client: Client, tq: str) -> WorkflowHandle[Any, Any
         "evt-r", "stripe", EventKind.ACH_RETURNED, datetime.now(UTC), data={"return_code": "R01"}
     )
     await handle.signal(PaymentWorkflow.gateway_event, returned)
+    await handle.result()
+    return handle
+
+
+async def payment_ach_balance_decline(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
+    """Issue 15: an ACH debit from a bank account whose Plaid balance is short."""
+    request = payment_request(
+        tq,
+        method_type="ach",
+        payment_method="ba_1",
+        customer_ref="cus_1",
+        amount_minor=20_000,  # FakePlaid reports 100.00 available
+        bank_account=BankAccountRef("bank_" + "0" * 24, "plaid-access:o", "acc-1"),
+        options=PaymentOptions(refund_window_s=3600, balance_check=True),
+    )
+    handle, _ = await start_payment(client, request, task_queue=tq)
     await handle.result()
     return handle
 
@@ -179,6 +196,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "payment_manual_refunds": (payment_manual_refunds, {}),
     "payment_authorization_expiry": (payment_expiry, {}),
     "payment_ach_return": (payment_ach_return, {}),
+    "payment_ach_balance_decline": (payment_ach_balance_decline, {}),
     "onboarding_completed": (onboarding_completed, {}),
     "onboarding_expired": (onboarding_expired, {}),
     "onboarding_bank_account": (onboarding_bank_account, {}),

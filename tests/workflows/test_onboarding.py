@@ -18,6 +18,8 @@ from activities.plaid import PlaidActivities
 from paysaga.client.starts import start_onboarding
 from paysaga.domain import activity_names as names
 from paysaga.domain.bank_accounts import (
+    BalanceCheckInput,
+    BalanceCheckResult,
     RecordBankAccountInput,
     RecordBankAccountResult,
     bank_account_id_for,
@@ -49,6 +51,7 @@ from workflows.onboarding import OnboardingWorkflow
 @dataclass
 class FakePlaid:
     owner: str = "Alberta Bobbeth Charleson"
+    available_minor: int = 10_000  # what Plaid Balance reports
     calls: dict[str, list[Any]] = field(default_factory=lambda: {})
 
     def _record(self, name: str, value: Any) -> None:
@@ -63,6 +66,7 @@ class FakePlaid:
             self.remind,
             self.accounts,
             self.record,
+            self.balance,
         ]
 
     @activity.defn(name=names.PLAID_LINK_TOKEN)
@@ -94,6 +98,11 @@ class FakePlaid:
     async def accounts(self, request: OpenAccountsInput) -> OpenAccountsResult:
         self._record("accounts", request)
         return OpenAccountsResult((f"customer_balance:{request.customer_id}:USD",))
+
+    @activity.defn(name=names.PLAID_BALANCE)
+    async def balance(self, request: BalanceCheckInput) -> BalanceCheckResult:
+        self._record("balance", request)
+        return BalanceCheckResult(self.available_minor, self.available_minor + 1000, "USD")
 
     @activity.defn(name=names.RECORD_BANK_ACCOUNT)
     async def record(self, request: RecordBankAccountInput) -> RecordBankAccountResult:

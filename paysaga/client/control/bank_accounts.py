@@ -143,14 +143,6 @@ class BankAccountStore:
             raise _not_found(bank_account_id)
         return _account(row)
 
-    async def for_payment(
-        self, merchant_id: str, customer_id: str, bank_account_id: str
-    ) -> BankAccount:
-        """The bank account a payment of `customer_id` may debit, or the typed refusal."""
-        account = await self.get(merchant_id, bank_account_id)
-        usable_for(account, customer_id)
-        return account
-
     async def list(
         self, merchant_id: str, *, customer_id: str | None = None, limit: int = 100
     ) -> list[BankAccount]:

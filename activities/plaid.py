@@ -20,6 +20,7 @@ from temporalio import activity
 from activities.errors import invalid_request, translated
 from paysaga.domain import activity_names as names
 from paysaga.domain.accounts import merchant_of_onboarding
+from paysaga.domain.bank_accounts import BalanceCheckInput, BalanceCheckResult
 from paysaga.domain.onboarding import (
     BankAccountInput,
     BankAccountResult,
@@ -56,10 +57,20 @@ def bank_account_key(onboarding_id: str, processor_token: str) -> str:
 
 
 class PlaidActivities:
-    def __init__(self, plaid: PlaidClient, secrets: SecretStore, stripe: StripeGateway) -> None:
+    def __init__(
+        self,
+        plaid: PlaidClient,
+        secrets: SecretStore,
+        stripe: StripeGateway,
+        *,
+        webhook: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> None:
         self.plaid = plaid
         self.secrets = secrets
         self.stripe = stripe
+        self.webhook = webhook  # our Plaid webhook URL, put in every link token
+        self.redirect_uri = redirect_uri  # OAuth institutions return the user here
 
     def activities(self) -> list[Callable[..., object]]:
         return [
@@ -68,6 +79,7 @@ class PlaidActivities:
             self.verify_account,
             self.create_bank_account,
             self.send_reminder,
+            self.check_balance,
         ]
 
     async def _call(self, fn: Callable[[], T]) -> T:
@@ -79,7 +91,11 @@ class PlaidActivities:
         # Plaid's user id is per merchant too: two merchants' `cust-1` are two people.
         merchant = merchant_of_onboarding(request.onboarding_id)
         user = f"{merchant}.{request.customer_id}" if merchant else request.customer_id
-        token = await self._call(lambda: self.plaid.create_link_token(user))
+        token = await self._call(
+            lambda: self.plaid.create_link_token(
+                user, webhook=self.webhook, redirect_uri=self.redirect_uri
+            )
+        )
         return LinkToken(link_token=token)
 
     @activity.defn(name=names.PLAID_EXCHANGE)
@@ -108,6 +124,8 @@ class PlaidActivities:
             mask=account.mask or "",
             owner_names=names_of,
             has_ach_numbers=bool(account.account_number and account.routing_number),
+            institution_name=account.institution_name,
+            subtype=account.subtype,
         )
 
     @activity.defn(name=names.PLAID_BANK_ACCOUNT)
@@ -153,4 +171,16 @@ class PlaidActivities:
             onboarding_id=request.onboarding_id,
             customer_id=request.customer_id,
             reminder=request.number,
+        )
+
+    @activity.defn(name=names.PLAID_BALANCE)
+    async def check_balance(self, request: BalanceCheckInput) -> BalanceCheckResult:
+        """The account's real-time balance (Plaid Balance), before a debit that asked."""
+        token = await self.secrets.get_text(request.plaid_access_token_ref)
+        balance = await self._call(lambda: self.plaid.get_balance(token, request.plaid_account_id))
+        log.info("plaid.balance_checked", payment_id=request.payment_id)
+        return BalanceCheckResult(
+            available_minor=balance.available_minor,
+            current_minor=balance.current_minor,
+            currency=balance.currency,
         )

@@ -18,6 +18,7 @@ from typing import Final
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.bank_accounts import BankAccountActivities
 from activities.gateway import GatewayActivities
 from activities.ledger import LedgerActivities
 from activities.logging import LoggingInterceptor
@@ -107,8 +108,16 @@ def build_workers(
         generic = gateway_acts.activities() + sweep_acts
         if deps.plaid and deps.secrets and "stripe" in deps.gateways:
             stripe = deps.gateways["stripe"]
-            plaid = PlaidActivities(deps.plaid, deps.secrets, stripe)  # type: ignore[arg-type]
+            plaid = PlaidActivities(
+                deps.plaid,
+                deps.secrets,
+                stripe,  # type: ignore[arg-type]
+                webhook=settings.plaid_webhook(),
+                redirect_uri=settings.plaid_redirect_uri or None,
+            )
             generic += plaid.activities()
+        if deps.bank_accounts is not None:
+            generic += BankAccountActivities(deps.bank_accounts).activities()
         workers.append(worker(names.gateways, [*generic, noop]))
         live = settings.stripe_api_key.get_secret_value().startswith("sk_live_")
         for gateway in deps.gateways:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ledger.service import Ledger
+from paysaga.client.control.bank_accounts import BankAccountStore
+from paysaga.client.control.db import control_engine
 from paysaga.config.settings import Settings
 from paysaga.gateways.base import CardGateway
 from paysaga.gateways.braintree_gateway import BraintreeGateway
@@ -21,6 +25,8 @@ class Dependencies:
     secrets: SecretStore | None = None
     ledger: Ledger | None = None
     report_dsn: str = ""
+    control: AsyncEngine | None = None  # shard 0's control tables (bank accounts)
+    bank_accounts: BankAccountStore | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, gateways: bool, ledger: bool) -> Dependencies:
@@ -32,6 +38,8 @@ class Dependencies:
             }
             deps.plaid = PlaidClient.from_settings(settings)
             deps.secrets = SecretStore(settings.shard_urls()[0], Keyring.from_settings(settings))
+            deps.control = control_engine(settings.shard_urls()[0], pool_size=2)
+            deps.bank_accounts = BankAccountStore(deps.control)
         if ledger:
             # A shard that is down must not keep the worker from starting (a worker killed
             # during a shard outage is restarted into it): its calls fail with the
@@ -48,3 +56,5 @@ class Dependencies:
             self.plaid.close()
         if self.ledger:
             await self.ledger.close()
+        if self.control:
+            await self.control.dispose()

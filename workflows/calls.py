@@ -21,6 +21,12 @@ from temporalio.exceptions import (
 )
 
 from paysaga.domain import activity_names as names
+from paysaga.domain.bank_accounts import (
+    BalanceCheckInput,
+    BalanceCheckResult,
+    RecordBankAccountInput,
+    RecordBankAccountResult,
+)
 from paysaga.domain.gateways import (
     GatewayAuthorizeInput,
     GatewayCancelInput,
@@ -306,3 +312,19 @@ async def plaid_bank_account(routing: Routing, request: BankAccountInput) -> Ban
 
 async def plaid_remind(routing: Routing, request: ReminderInput) -> None:
     await _run_none(names.PLAID_REMIND, request, _gateway_opts(routing, None))
+
+
+async def plaid_balance(routing: Routing, request: BalanceCheckInput) -> BalanceCheckResult:
+    opts = _gateway_opts(routing, None)
+    return await _run(names.PLAID_BALANCE, request, BalanceCheckResult, opts)
+
+
+async def record_bank_account(
+    routing: Routing, request: RecordBankAccountInput
+) -> RecordBankAccountResult:
+    opts = _Opts(
+        routing.gateway_queue(None),
+        policies.GATEWAY_START_TO_CLOSE,
+        policies.BANK_ACCOUNT_RECORD_RETRY,
+    )
+    return await _run(names.RECORD_BANK_ACCOUNT, request, RecordBankAccountResult, opts)

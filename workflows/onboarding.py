@@ -1,9 +1,13 @@
-"""OnboardingWorkflow: link a customer's bank account through Plaid, then open their books.
+"""OnboardingWorkflow: link a customer's bank account through Plaid, then record it as the
+bank account (`bank_...`) that payments name.
 
 Waits (days if need be) for the public token delivered by the `submit_public_token`
 Update, reminding the customer on a timer and expiring after a deadline. The Plaid access
 token never enters history: the exchange activity stores it encrypted and returns a
 reference id. Cancellable by the `cancel` Update or by cancelling the workflow.
+
+Runs started before bank-account records (no `_BANK_ACCOUNT_PATCH` marker) replay as they
+ran: they opened two customer ledger accounts instead, which nothing ever posted to.
 """
 
 from __future__ import annotations
@@ -16,11 +20,19 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from paysaga.domain.accounts import merchant_of_onboarding
+    from paysaga.domain.bank_accounts import (
+        BankAccountStatus,
+        NameMatch,
+        RecordBankAccountInput,
+        bank_account_id_for,
+    )
     from paysaga.domain.errors import PaysagaError
     from paysaga.domain.names import CUSTOMER_ID, LAST_ERROR, PAYMENT_STATUS
     from paysaga.domain.onboarding import (
         BankAccountInput,
+        BankVerification,
         ExchangeInput,
+        ExchangeResult,
         LinkTokenInput,
         OnboardingRequest,
         OnboardingView,
@@ -28,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PublicTokenSubmission,
         ReminderInput,
         VerifyInput,
+        match_owner_name,
         names_match,
     )
     from paysaga.domain.pan import CardNumberNotAccepted, refuse_card_numbers
@@ -40,6 +53,11 @@ with workflow.unsafe.imports_passed_through():
 # Customer accounts are named per merchant (paysaga.domain.accounts); histories that
 # opened them before keep their input, so they replay unchanged.
 _MERCHANT_ACCOUNTS_PATCH = "customer-accounts-per-merchant"
+# From this patch on an onboarding records its bank account (paysaga.domain.bank_accounts)
+# and opens no customer ledger accounts (bank debits book against the gateway's
+# receivable and the merchant's payable; nothing ever posted to the customer accounts).
+# An account whose bank returned no owner name is recorded unverified instead of failing.
+_BANK_ACCOUNT_PATCH = "onboarding-records-bank-account"
 
 _FINAL = frozenset(
     {
@@ -141,8 +159,12 @@ class OnboardingWorkflow:
             routing,
             VerifyInput(request.onboarding_id, exchanged.access_token_ref, submission.account_id),
         )
+        records = workflow.patched(_BANK_ACCOUNT_PATCH)
         if not verification.has_ach_numbers:
             raise _Stop(OnboardingStatus.FAILED, "the account has no ACH numbers")
+        if records:
+            await self._link_and_record(exchanged, verification)
+            return
         if not names_match(request.legal_name, verification.owner_names):
             raise _Stop(OnboardingStatus.FAILED, "account owner name does not match the customer")
 
@@ -170,6 +192,64 @@ class OnboardingWorkflow:
             routing, OpenAccountsInput(request.customer_id, request.currency, merchant_id)
         )
         self._set(OnboardingStatus.COMPLETED, accounts=opened.accounts, last_error=None)
+
+    async def _link_and_record(
+        self, exchanged: ExchangeResult, verification: BankVerification
+    ) -> None:
+        """The Stripe bank account (processor token), then its record for payments."""
+        request, routing = self._request, self._request.routing
+        merchant_id = merchant_of_onboarding(request.onboarding_id)
+        match = match_owner_name(request.legal_name, verification.owner_names)
+        if match == NameMatch.MISMATCH:
+            raise _Stop(OnboardingStatus.FAILED, "account owner name does not match the customer")
+        if match == NameMatch.UNAVAILABLE and merchant_id is None:
+            # Nothing could hold the account as unverified for a later check.
+            raise _Stop(OnboardingStatus.FAILED, "the bank returned no account owner name")
+        self._set(OnboardingStatus.LINKING_BANK_ACCOUNT, owner_name_match=str(match))
+        bank = await calls.plaid_bank_account(
+            routing,
+            BankAccountInput(
+                onboarding_id=request.onboarding_id,
+                customer_id=request.customer_id,
+                legal_name=request.legal_name,
+                email=request.email,
+                access_token_ref=exchanged.access_token_ref,
+                account_id=verification.account_id,
+            ),
+        )
+        self._set(bank_account_ref=bank.bank_account_ref, customer_ref=bank.customer_ref)
+        if merchant_id is None:  # not a merchant's (tests, tools): nothing to record
+            self._set(OnboardingStatus.COMPLETED, last_error=None)
+            return
+        verified = match in (NameMatch.EXACT, NameMatch.PARTIAL)
+        status = BankAccountStatus.VERIFIED if verified else BankAccountStatus.UNVERIFIED
+        recorded = await calls.record_bank_account(
+            routing,
+            RecordBankAccountInput(
+                bank_account_id=bank_account_id_for(request.onboarding_id),
+                onboarding_id=request.onboarding_id,
+                merchant_id=merchant_id,
+                customer_id=request.customer_id,
+                currency=request.currency,
+                gateway="stripe",
+                gateway_customer_ref=bank.customer_ref,
+                payment_method_ref=bank.bank_account_ref,
+                plaid_item_id=exchanged.item_id,
+                plaid_account_id=verification.account_id,
+                plaid_access_token_ref=exchanged.access_token_ref,
+                last4="".join(ch for ch in verification.mask if ch.isalnum())[-4:],
+                institution_name=verification.institution_name,
+                account_subtype=verification.subtype,
+                owner_name_match=str(match),
+                status=str(status),
+            ),
+        )
+        self._set(
+            OnboardingStatus.COMPLETED,
+            bank_account_id=recorded.bank_account_id,
+            bank_account_status=recorded.status,
+            last_error=None,
+        )
 
     async def _wait_for_public_token(self, expires_at: object) -> PublicTokenSubmission:
         assert self._view.expires_at is not None

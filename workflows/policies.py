@@ -38,6 +38,15 @@ GATEWAY_RETRY: Final = RetryPolicy(
     non_retryable_error_types=list(GATEWAY_NON_RETRYABLE),
 )
 GATEWAY_START_TO_CLOSE: Final = timedelta(seconds=30)
+# Recording an onboarding's bank account comes after Stripe attached it: retried until
+# the control database takes it (a refusal of the row itself is final).
+BANK_ACCOUNT_RECORD_RETRY: Final = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+    non_retryable_error_types=[ErrorType.VALIDATION_ERROR, ErrorType.INVALID_REQUEST],
+)
 GATEWAY_SCHEDULE_TO_CLOSE: Final = timedelta(minutes=10)
 
 # Refunds: once accepted, the customer is owed the money and there is no other gateway

@@ -10,12 +10,22 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from ledger.service import Ledger
-from paysaga.api import health, ledger_routes, onboarding, payments, reconciliations, webhooks
+from paysaga.api import (
+    bank_accounts,
+    health,
+    ledger_routes,
+    onboarding,
+    payments,
+    reconciliations,
+    sandbox,
+    webhooks,
+)
 from paysaga.api.auth_throttle import AuthThrottle
 from paysaga.api.errors import install_error_handlers
 from paysaga.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from paysaga.api.state import AppState
 from paysaga.client import PaysagaClient
+from paysaga.client.control.bank_accounts import BankAccountStore
 from paysaga.client.control.db import control_engine
 from paysaga.client.control.idempotency import IdempotencyStore
 from paysaga.client.control.keys import ApiKeyStore
@@ -61,24 +71,30 @@ def create_app(
         # Up with a shard down: /readyz reports it degraded, its accounts fail retryably.
         ledger = await Ledger(settings.shard_urls(), pool_max=5).open(require_all=False)
         plaid = PlaidClient.from_settings(settings)
+        bank_account_store = BankAccountStore(engine)
         app.state.paysaga = AppState(
             settings=settings,
             temporal=client,
             engine=engine,
             ledger=ledger,
-            payments=PaysagaClient(client, task_queue=task_queue, routing=routing),
+            payments=PaysagaClient(
+                client, task_queue=task_queue, routing=routing, bank_accounts=bank_account_store
+            ),
             merchants=MerchantStore(engine),
             api_keys=ApiKeyStore(engine),
             idempotency=IdempotencyStore(engine),
+            bank_accounts=bank_account_store,
             webhook_events=WebhookEventStore(engine),
             auth_throttle=auth_throttle or AuthThrottle(),
             braintree_webhooks=BraintreeWebhookVerifier.from_settings(settings),
             plaid_webhooks=PlaidWebhookVerifier(plaid.webhook_verification_key),
+            plaid=plaid,
         )
         log.info("api.started", shards=len(settings.shard_urls()))
         try:
             yield
         finally:
+            plaid.close()
             await ledger.close()
             await engine.dispose()
 
@@ -92,14 +108,18 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (
+    routers = [
         health.router,
         payments.router,
         onboarding.router,
+        bank_accounts.router,
         ledger_routes.router,
         reconciliations.router,
         webhooks.router,
-    ):
+    ]
+    if settings.env != "production":
+        routers.append(sandbox.router)  # sandbox public tokens: never in production
+    for router in routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

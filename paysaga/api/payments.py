@@ -52,25 +52,60 @@ async def create_payment(
 ) -> JSONResponse:
     key = _key(idempotency_key, required=True)
     assert key is not None
+    _check_method(body)
     payment_id = payment_id_for(merchant_id, key)
     claim = await state.idempotency.claim(
-        merchant_id, "payment", key, body_hash(body.model_dump(mode="json")), payment_id
+        merchant_id, "payment", key, body_hash(body.idempotency_body()), payment_id
     )
+    bank = body.bank_account_id is not None
     view = await _payments(state, merchant_id).create_payment(
         idempotency_key=key,
         amount_minor=body.amount_minor,
         currency=body.currency,
         customer_id=body.customer_id,
         payment_method=body.payment_method,
-        method_type="ach" if body.gateway == "ach" else "card",
-        capture=body.capture,
+        method_type="ach" if bank else "card",
+        # An ACH debit settles on its own: there is nothing to capture later.
+        capture=body.capture or bank,
         gateway=body.gateway if body.gateway != "ach" else None,
         description=body.description,
+        bank_account_id=body.bank_account_id,
+        balance_check=body.balance_check,
     )
     headers = {"Idempotent-Replayed": "true"} if claim.replay else None
     return JSONResponse(
         payment_json(view), status_code=200 if claim.replay else 201, headers=headers
     )
+
+
+def _check_method(body: CreatePaymentBody) -> None:
+    """A card payment names a payment method; an ACH debit an onboarded bank account."""
+    if body.bank_account_id is not None:
+        if body.payment_method is not None:
+            raise ValidationError(
+                "give either payment_method or bank_account_id, not both", field="payment_method"
+            )
+        if body.gateway not in (None, "ach"):
+            raise ValidationError(
+                "a bank account is debited by ACH: leave gateway out or set it to ach",
+                field="gateway",
+            )
+        return
+    if body.gateway == "ach":
+        raise ValidationError(
+            "an ACH debit names the customer's onboarded bank account: bank_account_id "
+            "(from a completed onboarding), not a payment_method",
+            field="bank_account_id",
+        )
+    if body.payment_method is None:
+        raise ValidationError(
+            "payment_method is required (or bank_account_id for an ACH debit)",
+            field="payment_method",
+        )
+    if body.balance_check:
+        raise ValidationError(
+            "balance_check applies to ACH debits from a bank account", field="balance_check"
+        )
 
 
 @router.get("")

@@ -11,12 +11,14 @@ from temporalio.client import Client
 from ledger.service import Ledger
 from paysaga.api.auth_throttle import AuthThrottle
 from paysaga.client import PaysagaClient
+from paysaga.client.control.bank_accounts import BankAccountStore
 from paysaga.client.control.idempotency import IdempotencyStore
 from paysaga.client.control.keys import ApiKeyStore
 from paysaga.client.control.merchants import MerchantStore
 from paysaga.client.control.webhook_events import WebhookEventStore
 from paysaga.config.settings import Settings
 from paysaga.gateways.braintree_webhooks import BraintreeWebhookVerifier
+from paysaga.gateways.plaid_client import PlaidClient
 from paysaga.gateways.webhooks import PlaidWebhookVerifier
 
 
@@ -30,10 +32,12 @@ class AppState:
     merchants: MerchantStore
     api_keys: ApiKeyStore
     idempotency: IdempotencyStore
+    bank_accounts: BankAccountStore
     webhook_events: WebhookEventStore
     auth_throttle: AuthThrottle
     braintree_webhooks: BraintreeWebhookVerifier
     plaid_webhooks: PlaidWebhookVerifier
+    plaid: PlaidClient
 
 
 def app_state(request: Request) -> AppState:

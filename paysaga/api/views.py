@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
+from paysaga.domain.bank_accounts import BankAccount
 from paysaga.domain.onboarding import OnboardingView
 from paysaga.domain.pan import mask_optional, mask_pans
 from paysaga.domain.payments import PaymentView, StepRecord
@@ -34,6 +35,7 @@ def payment_json(view: PaymentView) -> dict[str, Any]:
         "method_type": view.method_type,
         "capture_mode": view.capture_mode,
         "customer_id": view.customer_id,
+        "bank_account_id": view.bank_account_id,
         "gateway": view.gateway,
         "reference": view.reference,
         "authorized_minor": view.authorized_minor,
@@ -93,7 +95,11 @@ def onboarding_json(view: OnboardingView) -> dict[str, Any]:
         "customer_id": view.customer_id,
         "link_token": view.link_token,
         "expires_at": _time(view.expires_at),
+        "bank_account_id": view.bank_account_id,
+        "bank_account_status": view.bank_account_status,
+        "owner_name_match": view.owner_name_match,
         "bank_account_ref": view.bank_account_ref,
+        "customer_ref": view.customer_ref,
         "accounts": list(view.accounts),
         "last_error": mask_optional(view.last_error),
         "steps": _steps(view.steps),
@@ -106,4 +112,26 @@ def reconciliation_json(started: ReconciliationStarted) -> dict[str, Any]:
         "object": "reconciliation",
         "period": started.period,
         "already_running": started.already_running,
+    }
+
+
+def bank_account_json(account: BankAccount) -> dict[str, Any]:
+    """No Plaid ids or secret-store references: what a merchant needs to show and debit."""
+    return {
+        "id": account.bank_account_id,
+        "object": "bank_account",
+        "customer_id": account.customer_id,
+        "onboarding_id": account.onboarding_id,
+        "status": str(account.status),
+        "status_reason": account.status_reason,
+        "status_changed_at": _time(account.status_changed_at),
+        "owner_name_match": str(account.owner_name_match),
+        "currency": account.currency,
+        "last4": account.last4,
+        "institution_name": account.institution_name,
+        "account_subtype": account.account_subtype,
+        "gateway": account.gateway,
+        "gateway_customer_ref": account.gateway_customer_ref,
+        "payment_method_ref": account.payment_method_ref,
+        "created_at": _time(account.created_at),
     }

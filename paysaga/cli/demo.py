@@ -210,7 +210,7 @@ async def _onboard(
             break
         await asyncio.sleep(0.3)
     progress.advance(task)
-    outcome.onboarding = f"{view.status} (bank account {view.bank_account_ref or '-'})"
+    outcome.onboarding = f"{view.status} (bank account {view.bank_account_id or '-'})"
     if view.status != OnboardingStatus.COMPLETED:
         outcome.problems.append(f"onboarding ended {view.status}: {view.last_error}")
 

@@ -62,12 +62,16 @@ app.add_typer(ledger_app, name="ledger")
 from paysaga.cli.demo import demo  # noqa: E402
 
 app.command(help="Run the end-to-end demo on the embedded stack.")(demo)
+from paysaga.cli.bank_cmd import bank_accounts_app, onboard, onboard_complete  # noqa: E402
 from paysaga.cli.ops_cmd import merchants_app, workers  # noqa: E402
 from paysaga.cli.payments_cmd import cancel, capture, pay, payments, reconcile, refund, status  # noqa: E402
 from paysaga.cli.stuck_cmd import stuck  # noqa: E402
 from paysaga.cli.sweep_cmd import sweep  # noqa: E402
 
 app.add_typer(merchants_app, name="merchants")
+app.add_typer(bank_accounts_app, name="bank-accounts")
+app.command(help="Onboard a bank account through Plaid (--sandbox: end to end).")(onboard)
+app.command("onboard-complete", help="Hand over Plaid Link's public token.")(onboard_complete)
 app.command(help="Which workers poll which task queue.")(workers)
 app.command(help="Start a payment.")(pay)
 app.command(help="Capture an authorized payment.")(capture)

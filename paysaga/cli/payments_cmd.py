@@ -20,6 +20,7 @@ from paysaga.cli.console import console, friendly_errors
 from paysaga.client import PaysagaClient
 from paysaga.client.ids import merchant_of_payment
 from paysaga.config.settings import load_settings
+from paysaga.domain.errors import ValidationError
 from paysaga.domain.money import Money
 from paysaga.domain.payments import PaymentView
 
@@ -32,10 +33,11 @@ MERCHANT = typer.Option(
 
 def _run(action: Callable[[PaysagaClient], Awaitable[T]], merchant_id: str | None = None) -> T:
     async def main() -> T:
-        from paysaga.config.temporal import connect_client
-
-        temporal = await connect_client(load_settings())
-        return await action(PaysagaClient(temporal, merchant_id=merchant_id))
+        client = await PaysagaClient.connect(load_settings(), merchant_id=merchant_id)
+        try:
+            return await action(client)
+        finally:
+            await client.close()
 
     return asyncio.run(main())
 
@@ -48,9 +50,10 @@ def _money(amount: int, currency: str) -> str:
 
 
 def render_payment(view: PaymentView) -> None:
+    source = f"  from {view.bank_account_id}" if view.bank_account_id else ""
     tree = Tree(
         f"[bold]{view.payment_id}[/]  {view.status}  {_money(view.amount_minor, view.currency)}"
-        f"  via {view.gateway or '-'}"
+        f"  via {view.gateway or '-'}{source}"
     )
     for step in view.steps:
         detail = f" [dim]{step.detail}[/]" if step.detail else ""
@@ -61,6 +64,8 @@ def render_payment(view: PaymentView) -> None:
         f"refunded {_money(view.refunded_minor, view.currency)}",
         f"attempts {view.attempts}",
     ]
+    if view.decline_code:
+        facts.append(f"[red]declined: {view.decline_code}[/]")
     if view.last_error:
         facts.append(f"[red]last error: {view.last_error}[/]")
     if view.next_retry_at:
@@ -73,23 +78,39 @@ def pay(
     amount_minor: int = typer.Option(..., "--amount", help="Integer minor units, e.g. 1500"),
     currency: str = typer.Option("USD"),
     customer: str = typer.Option(..., help="Customer id"),
-    method: str = typer.Option("pm_card_visa", help="Payment method token"),
-    gateway: str | None = typer.Option(None, help="stripe | braintree"),
+    method: str | None = typer.Option(None, help="Card payment method token (pm_card_visa)"),
+    bank_account: str | None = typer.Option(
+        None, "--bank-account", help="ACH debit from an onboarded bank account (bank_...)"
+    ),
+    balance_check: bool = typer.Option(
+        False, "--balance-check", help="ACH: decline if Plaid Balance says it is short"
+    ),
+    gateway: str | None = typer.Option(None, help="stripe | braintree | ach"),
     manual_capture: bool = typer.Option(False, help="Authorize only; capture later"),
     key: str | None = typer.Option(None, help="Idempotency key (default: random)"),
     merchant: str = MERCHANT,
 ) -> None:
-    """Start a payment and wait briefly for its authorization."""
+    """Start a payment (card, or ACH with --bank-account) and wait briefly for it."""
+    if gateway == "ach" and bank_account is None:
+        raise ValidationError(
+            "an ACH debit names the customer's bank account: --bank-account bank_... "
+            "(from `paysaga onboard`)",
+            field="--bank-account",
+        )
+    if bank_account is not None and gateway not in (None, "ach", "stripe"):
+        raise ValidationError("a bank account is debited by ACH through Stripe", field="--gateway")
     view = _run(
         lambda c: c.create_payment(
             idempotency_key=key or uuid.uuid4().hex,
             amount_minor=amount_minor,
             currency=currency,
             customer_id=customer,
-            payment_method=method,
-            gateway=gateway,
+            payment_method=method if bank_account else (method or "pm_card_visa"),
+            gateway=None if gateway == "ach" else gateway,
             capture=not manual_capture,
             wait=timedelta(seconds=20),
+            bank_account_id=bank_account,
+            balance_check=balance_check,
         ),
         merchant,
     )

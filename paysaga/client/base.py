@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 
+from paysaga.client.control.bank_accounts import BankAccountStore
 from paysaga.client.ids import MERCHANT_ID_RE, check
-from paysaga.domain.errors import PaysagaError, ValidationError
+from paysaga.domain.errors import ConfigurationError, PaysagaError, ValidationError
 from paysaga.domain.names import PAYMENTS_TASK_QUEUE
 from paysaga.domain.routing import DEFAULT_ROUTING, Routing
 
@@ -30,6 +31,7 @@ class ClientBase:
         task_queue: str = PAYMENTS_TASK_QUEUE,
         routing: Routing | None = None,
         eager_start: bool = False,
+        bank_accounts: BankAccountStore | None = None,
     ) -> None:
         if merchant_id is not None:
             check(MERCHANT_ID_RE, merchant_id, "merchant_id", "merchant id")
@@ -40,11 +42,23 @@ class ClientBase:
         # Eager start: the server hands the first workflow task back in the start call,
         # which only helps when a worker on this same Client polls task_queue.
         self.eager_start = eager_start
+        # The control database's bank accounts (PaysagaClient.connect opens it): what bank
+        # payments and the bank-account methods read. None: card payments only.
+        self.bank_accounts = bank_accounts
 
     def _merchant(self) -> str:
         if self.merchant_id is None:
             raise ValidationError("this client is not scoped to a merchant", field="merchant_id")
         return self.merchant_id
+
+    def _bank_accounts(self) -> BankAccountStore:
+        if self.bank_accounts is None:
+            raise ConfigurationError(
+                "this PaysagaClient has no control database: build it with "
+                "PaysagaClient.connect(settings) or pass bank_accounts=BankAccountStore(...)",
+                field="bank_accounts",
+            )
+        return self.bank_accounts
 
     def _owned_handle(
         self,

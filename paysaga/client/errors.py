@@ -55,6 +55,30 @@ class AccountNotFound(NotFound):
     code = "account_not_found"
 
 
+class BankAccountNotFound(NotFound):
+    """No such bank account, or another merchant's (never said which)."""
+
+    code = "bank_account_not_found"
+
+
+class BankAccountNotCustomers(Forbidden):
+    """The merchant's bank account, but another customer's: it cannot pay for this one."""
+
+    code = "bank_account_customer_mismatch"
+
+
+class BankAccountNotVerified(Conflict):
+    """The bank gave no owner name at onboarding; the merchant must verify it first."""
+
+    code = "bank_account_not_verified"
+
+
+class BankAccountDisabled(Conflict):
+    """The merchant disabled the bank account; it is not debited again."""
+
+    code = "bank_account_disabled"
+
+
 class IdempotencyConflict(Conflict):
     """Same Idempotency-Key, different request body."""
 

@@ -16,6 +16,16 @@ from paysaga.client.temporal_errors import call
 from paysaga.domain.errors import NotFound
 from paysaga.domain.onboarding import OnboardingRequest, OnboardingView, PublicTokenSubmission
 from paysaga.domain.pan import refuse_card_numbers
+from paysaga.domain.status import OnboardingStatus
+
+ONBOARDING_FINAL = frozenset(
+    {
+        OnboardingStatus.COMPLETED,
+        OnboardingStatus.FAILED,
+        OnboardingStatus.EXPIRED,
+        OnboardingStatus.CANCELED,
+    }
+)
 
 
 class OnboardingMixin(ClientBase):
@@ -83,3 +93,14 @@ class OnboardingMixin(ClientBase):
             onboarding_id,
         )
         return await self.get_onboarding(onboarding_id)
+
+    async def wait_for_onboarding(
+        self, onboarding_id: str, timeout: timedelta = timedelta(seconds=60)
+    ) -> OnboardingView:
+        """Poll until the onboarding is completed, failed, expired or canceled (or the
+        timeout); a completed one names its bank account in `bank_account_id`."""
+        return await poll(
+            lambda: self.get_onboarding(onboarding_id),
+            lambda view: view.status in ONBOARDING_FINAL,
+            timeout,
+        )

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from temporalio.client import WorkflowExecution, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from paysaga.client import starts
 from paysaga.client import workflow_refs as wf
 from paysaga.client.base import QUERY_TIMEOUT, UPDATE_TIMEOUT, ClientBase, poll
+from paysaga.client.control.bank_accounts import usable_for
 from paysaga.client.errors import PaymentNotFound, ServiceUnavailable
 from paysaga.client.ids import CUSTOMER_ID_RE, check, merchant_of_payment, payment_id_for
 from paysaga.client.temporal_errors import call, unavailable
 from paysaga.client.types import PaymentSummary
-from paysaga.domain.errors import ValidationError
+from paysaga.domain.errors import PaysagaError, ValidationError
 from paysaga.domain.names import (
     AMOUNT_MINOR,
     CURRENCY,
@@ -27,6 +29,7 @@ from paysaga.domain.names import (
     LAST_ERROR,
     MERCHANT_ID,
     PAYMENT_STATUS,
+    payment_workflow_id,
 )
 from paysaga.domain.pan import refuse_card_numbers
 from paysaga.domain.payments import (
@@ -56,15 +59,25 @@ class PaymentsMixin(ClientBase):
         amount_minor: int,
         currency: str,
         customer_id: str,
-        payment_method: str,
+        payment_method: str | None = None,
         method_type: MethodType = "card",
         capture: bool = True,
         gateway: str | None = None,
         description: str = "",
         wait: timedelta | None = None,
         options: PaymentOptions | None = None,
+        bank_account_id: str | None = None,
+        balance_check: bool = False,
     ) -> PaymentView:
         """Start the payment's workflow; the same key returns the same payment.
+
+        A card payment names its `payment_method` (pm_... / nonce); an ACH debit names
+        the customer's onboarded `bank_account_id` (bank_...), whose gateway customer and
+        bank account the client looks up itself. A bank account that is not this
+        merchant's (BankAccountNotFound), not this customer's (BankAccountNotCustomers),
+        disabled or unverified is refused before anything starts. `balance_check` asks
+        Plaid for the account's balance before the debit (decline
+        `insufficient_funds_precheck` when it is short).
 
         `options` overrides timings per payment (dunning schedule, authorization expiry).
 
@@ -74,20 +87,33 @@ class PaymentsMixin(ClientBase):
         merchant_id = self._merchant()
         payment_id = payment_id_for(merchant_id, idempotency_key)
         check(CUSTOMER_ID_RE, customer_id, "customer_id", "customer id")
+        options = options or PaymentOptions()
+        if balance_check:
+            options = replace(options, balance_check=True)
         request = PaymentRequest(
             idempotency_key=payment_id.removeprefix("payment-"),
             merchant_id=merchant_id,
             customer_id=customer_id,
             amount_minor=amount_minor,
             currency=currency,
-            payment_method=payment_method,
+            payment_method=payment_method or "",
             method_type=method_type,
             capture_mode="automatic" if capture else "manual",
             preferred_gateway=gateway,
             description=description,
             routing=self.routing,
-            options=options or PaymentOptions(),
+            options=options,
         )
+        if bank_account_id is not None:
+            bank_request = await self._bank_debit(request, bank_account_id, payment_method)
+            if isinstance(bank_request, PaymentView):
+                return bank_request  # a replay of a payment started earlier
+            request = bank_request
+        elif method_type == "ach":
+            raise ValidationError(
+                "an ACH debit names the customer's onboarded bank account (bank_account_id)",
+                field="bank_account_id",
+            )
         request.validate()
         started = await starts.start_payment(
             self.temporal, request, task_queue=self.task_queue, eager_start=self.eager_start
@@ -107,6 +133,51 @@ class PaymentsMixin(ClientBase):
         except ServiceUnavailable:
             # Started, but no worker has run it yet: it is pending, which is the truth.
             return PaymentView.pending(payment_id, request)
+
+    async def _bank_debit(
+        self, request: PaymentRequest, bank_account_id: str, payment_method: str | None
+    ) -> PaymentRequest | PaymentView:
+        """The ACH request drawing on the bank account, or the payment this key already
+        started (its replay: the account may have been disabled since)."""
+        if payment_method:
+            raise ValidationError(
+                "give either payment_method or bank_account_id, not both", field="payment_method"
+            )
+        if request.preferred_gateway not in (None, "stripe"):
+            raise ValidationError("a bank account is debited through Stripe (ACH)", field="gateway")
+        if request.capture_mode == "manual":
+            raise ValidationError("ACH debits cannot be captured later", field="capture")
+        account = await self._bank_accounts().get(request.merchant_id, bank_account_id)
+        debit = replace(
+            request,
+            method_type="ach",
+            payment_method=account.payment_method_ref,
+            customer_ref=account.gateway_customer_ref,
+            preferred_gateway=account.gateway,
+            bank_account=account.ref(),
+        )
+        try:
+            usable_for(account, request.customer_id)
+        except PaysagaError:
+            started = await self._started_with(debit)
+            if started is None:
+                raise
+            return started
+        return debit
+
+    async def _started_with(self, request: PaymentRequest) -> PaymentView | None:
+        """The payment of this key if it was started with exactly `request`, else None."""
+        payment_id = payment_workflow_id(request.idempotency_key)
+        try:
+            description = await self.temporal.get_workflow_handle(payment_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise unavailable(exc) from exc
+        digest = await description.memo_value(starts.REQUEST_HASH_MEMO, default=None)
+        if digest != starts.request_digest(request):
+            return None
+        return await self.get_payment(payment_id)
 
     def _payment_handle(self, payment_id: str) -> WorkflowHandle[Any, Any]:
         """The payment's handle if it is this merchant's; otherwise not found."""

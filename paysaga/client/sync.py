@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from paysaga.client.client import PaysagaClient
 from paysaga.client.types import PaymentSummary, ReconciliationStarted
 from paysaga.config.settings import Settings
+from paysaga.domain.bank_accounts import BankAccount
 from paysaga.domain.onboarding import OnboardingView
 from paysaga.domain.payments import MethodType, PaymentOptions, PaymentView
 from paysaga.domain.refunds import RefundOutcome
@@ -33,6 +34,7 @@ class SyncPaysagaClient:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def close(self) -> None:
+        self._run(self._async.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -53,13 +55,15 @@ class SyncPaysagaClient:
         amount_minor: int,
         currency: str,
         customer_id: str,
-        payment_method: str,
+        payment_method: str | None = None,
         method_type: MethodType = "card",
         capture: bool = True,
         gateway: str | None = None,
         description: str = "",
         wait: timedelta | None = None,
         options: PaymentOptions | None = None,
+        bank_account_id: str | None = None,
+        balance_check: bool = False,
     ) -> PaymentView:
         return self._run(
             self._async.create_payment(
@@ -74,6 +78,8 @@ class SyncPaysagaClient:
                 description=description,
                 wait=wait,
                 options=options,
+                bank_account_id=bank_account_id,
+                balance_check=balance_check,
             )
         )
 
@@ -111,11 +117,25 @@ class SyncPaysagaClient:
     def complete_onboarding(self, onboarding_id: str, public_token: str) -> OnboardingView:
         return self._run(self._async.complete_onboarding(onboarding_id, public_token))
 
+    def get_bank_account(self, bank_account_id: str) -> BankAccount:
+        return self._run(self._async.get_bank_account(bank_account_id))
+
+    def list_bank_accounts(
+        self, *, customer_id: str | None = None, limit: int = 100
+    ) -> list[BankAccount]:
+        return self._run(self._async.list_bank_accounts(customer_id=customer_id, limit=limit))
+
+    def disable_bank_account(self, bank_account_id: str, reason: str = "") -> BankAccount:
+        return self._run(self._async.disable_bank_account(bank_account_id, reason))
+
+    def verify_bank_account(self, bank_account_id: str, reason: str = "") -> BankAccount:
+        return self._run(self._async.verify_bank_account(bank_account_id, reason))
+
     def reconcile(self, period: str | date) -> ReconciliationStarted:
         return self._run(self._async.reconcile(period))
 
 
 async def _connect(settings: Settings | None, merchant_id: str | None) -> PaysagaClient:
-    from paysaga.config.temporal import connect_client
+    from paysaga.config.settings import get_settings
 
-    return PaysagaClient(await connect_client(settings), merchant_id=merchant_id)
+    return await PaysagaClient.connect(settings or get_settings(), merchant_id=merchant_id)

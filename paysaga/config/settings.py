@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     plaid_client_id: str = DEVELOPMENT_IDENTIFIERS["plaid_client_id"]
     plaid_secret: SecretStr = SecretStr(DEVELOPMENT_ONLY["plaid_secret"])
     plaid_base_url: str = ""
+    # Link tokens carry our webhook URL (Plaid posts the Item's webhooks there) and,
+    # for OAuth institutions, the redirect URI registered in Plaid's dashboard. Empty
+    # webhook: the local API's /webhooks/plaid, except in production (none).
+    plaid_webhook_url: str = ""
+    plaid_redirect_uri: str = ""
 
     # Payload / field encryption keys: "keyid:base64(32 bytes)", comma separated,
     # newest first. The first one encrypts; all of them decrypt.
@@ -271,6 +276,13 @@ class Settings(BaseSettings):
 
     def plaid_base(self) -> str:
         return self.plaid_base_url or self._sandbox("plaid_base_url", self.sandbox_plaid_port)
+
+    def plaid_webhook(self) -> str | None:
+        if self.plaid_webhook_url:
+            return self.plaid_webhook_url
+        if self.env == "production":
+            return None
+        return f"http://127.0.0.1:{self.api_port}/webhooks/plaid"
 
     def encryption_key_material(self) -> list[tuple[str, bytes]]:
         """(key id, 32-byte key) pairs, the encrypting key first."""

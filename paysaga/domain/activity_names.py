@@ -39,6 +39,10 @@ PLAID_EXCHANGE: Final = "plaid.exchange_public_token"
 PLAID_VERIFY: Final = "plaid.verify_account"
 PLAID_BANK_ACCOUNT: Final = "plaid.create_bank_account"
 PLAID_REMIND: Final = "plaid.send_reminder"
+PLAID_BALANCE: Final = "plaid.check_balance"
+
+# Bank accounts (gateways queue: their workers reach the control database).
+RECORD_BANK_ACCOUNT: Final = "bank_accounts.record"
 
 # Benchmark baseline: does nothing, on every queue (see activities/noop.py).
 BENCH_NOOP: Final = "bench.noop"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from paysaga.domain.bank_accounts import NameMatch
 from paysaga.domain.errors import ValidationError
 from paysaga.domain.money import validate_currency
 from paysaga.domain.pan import refuse_card_numbers
@@ -90,6 +91,9 @@ class BankVerification:
     mask: str
     owner_names: tuple[str, ...]
     has_ach_numbers: bool
+    # Added with bank-account records; histories recorded before decode the defaults.
+    institution_name: str | None = None
+    subtype: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,13 @@ class OnboardingView:
     item_id: str | None = None
     bank_account_ref: str | None = None
     customer_ref: str | None = None
+    # Customer ledger accounts opened by onboardings started before bank-account records
+    # (see workflows/onboarding.py); empty since.
     accounts: tuple[str, ...] = ()
     last_error: str | None = None
+    bank_account_id: str | None = None  # what a payment names (`bank_...`)
+    bank_account_status: str | None = None
+    owner_name_match: str | None = None
 
 
 def normalise_name(name: str) -> tuple[str, ...]:
@@ -157,14 +166,28 @@ def normalise_name(name: str) -> tuple[str, ...]:
 
 def names_match(expected: str, candidates: tuple[str, ...]) -> bool:
     """Owner name check: same words, or first and last name present, case-insensitively."""
+    return match_owner_name(expected, candidates) in (NameMatch.EXACT, NameMatch.PARTIAL)
+
+
+def match_owner_name(expected: str, candidates: tuple[str, ...]) -> NameMatch:
+    """The best match of the customer's name among the account owners' names.
+
+    Words are compared lower-cased, punctuation dropped. EXACT: one owner name has the
+    same words (any order); PARTIAL: the customer's first and last words are both among
+    one owner name's words ("Alberta Charleson" for "Alberta Bobbeth Charleson");
+    MISMATCH: neither; UNAVAILABLE: the bank returned no owner name at all.
+    """
+    if not any(normalise_name(candidate) for candidate in candidates):
+        return NameMatch.UNAVAILABLE
     want = normalise_name(expected)
     if not want:
-        return False
+        return NameMatch.MISMATCH
+    best = NameMatch.MISMATCH
+    words = expected.lower().split()
     for candidate in candidates:
         have = normalise_name(candidate)
         if have == want:
-            return True
-        words = expected.lower().split()
+            return NameMatch.EXACT
         if len(words) >= 2 and {words[0], words[-1]} <= set(have):
-            return True
-    return False
+            best = NameMatch.PARTIAL
+    return best

@@ -1,4 +1,5 @@
-"""Plaid client on the official `plaid-python` SDK: link, exchange, auth, identity, processor.
+"""Plaid client on the official `plaid-python` SDK: link, exchange, auth, identity, balance,
+processor.
 
 One ApiClient per instance (no global configuration); urllib3 retries are off
 and every call has a timeout. SDK exceptions map into gateways.errors.
@@ -10,12 +11,15 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import plaid
 import structlog
 import urllib3
 from plaid.api import plaid_api
+from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
+from plaid.model.accounts_balance_get_request_options import AccountsBalanceGetRequestOptions
 from plaid.model.auth_get_request import AuthGetRequest
 from plaid.model.country_code import CountryCode
 from plaid.model.identity_get_request import IdentityGetRequest
@@ -33,6 +37,7 @@ from plaid.model.sandbox_public_token_create_request_options import (
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 from paysaga.config.settings import Settings
+from paysaga.domain.money import CURRENCY_EXPONENTS
 from paysaga.gateways.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -61,12 +66,35 @@ class BankAccount:
     subtype: str
     account_number: str
     routing_number: str
+    institution_name: str | None = None  # the Item's institution (Plaid's `item` object)
 
 
 @dataclass(frozen=True)
 class AccountOwner:
     account_id: str
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's balance in minor units (None: the institution did not report it)."""
+
+    account_id: str
+    available_minor: int | None
+    current_minor: int | None
+    currency: str | None
+
+
+def to_minor(amount: Any, currency: str | None) -> int | None:
+    """Plaid's decimal amount (a JSON number, a float in the SDK) in minor units, exactly:
+    through its shortest decimal text, never float arithmetic."""
+    if amount is None or currency is None:
+        return None
+    try:
+        value = Decimal(str(amount)).scaleb(CURRENCY_EXPONENTS.get(currency, 2))
+    except InvalidOperation:
+        return None
+    return int(value.to_integral_value())
 
 
 def _network_error(exc: Exception) -> GatewayError:
@@ -148,9 +176,18 @@ class PlaidClient:
             return fn(request, _request_timeout=self._timeout)
 
     def create_link_token(
-        self, client_user_id: str, *, client_name: str = "paysaga", webhook: str | None = None
+        self,
+        client_user_id: str,
+        *,
+        client_name: str = "paysaga",
+        webhook: str | None = None,
+        redirect_uri: str | None = None,
     ) -> str:
+        """`webhook`: where Plaid sends the Item's webhooks; `redirect_uri`: where OAuth
+        institutions send the user back to (must be registered in Plaid's dashboard)."""
         kwargs: dict[str, Any] = {"webhook": webhook} if webhook else {}
+        if redirect_uri:
+            kwargs["redirect_uri"] = redirect_uri
         request = LinkTokenCreateRequest(
             user=LinkTokenCreateRequestUser(client_user_id=client_user_id),
             client_name=client_name,
@@ -190,6 +227,7 @@ class PlaidClient:
     def get_auth(self, access_token: str) -> list[BankAccount]:
         response = self._call(self._api.auth_get, AuthGetRequest(access_token=access_token))
         numbers = {n.account_id: n for n in response.numbers.ach}
+        institution = response.item.get("institution_name")
         return [
             BankAccount(
                 account_id=str(a.account_id),
@@ -198,6 +236,7 @@ class PlaidClient:
                 subtype=str(a.subtype),
                 account_number=str(numbers[a.account_id].account),
                 routing_number=str(numbers[a.account_id].routing),
+                institution_name=str(institution) if institution else None,
             )
             for a in response.accounts
             if a.account_id in numbers
@@ -212,6 +251,32 @@ class PlaidClient:
             )
             for a in response.accounts
         ]
+
+    def get_balance(self, access_token: str, account_id: str) -> Balance:
+        """Real-time balance of one account (/accounts/balance/get: Plaid asks the bank)."""
+        response = self._call(
+            self._api.accounts_balance_get,
+            AccountsBalanceGetRequest(
+                access_token=access_token,
+                options=AccountsBalanceGetRequestOptions(account_ids=[account_id]),
+            ),
+        )
+        for account in response.accounts:
+            if account.account_id != account_id:
+                continue
+            balances = account.balances
+            currency = balances.iso_currency_code
+            return Balance(
+                account_id=account_id,
+                available_minor=to_minor(balances.available, currency),
+                current_minor=to_minor(balances.current, currency),
+                currency=str(currency) if currency else None,
+            )
+        raise InvalidRequest(
+            f"plaid returned no balance for account {account_id[:12]}...",
+            field="INVALID_ACCOUNT_ID",
+            gateway=NAME,
+        )
 
     def create_stripe_bank_account_token(self, access_token: str, account_id: str) -> str:
         response = self._call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +15,7 @@ from paysaga.gateways.errors import (
     RateLimited,
     Unavailable,
 )
-from paysaga.gateways.plaid_client import PlaidClient
+from paysaga.gateways.plaid_client import Balance, PlaidClient, to_minor
 from paysaga.sandbox import testdata
 from paysaga.sandbox.runner import SandboxServers
 from paysaga.stack.ports import free_port
@@ -132,3 +133,72 @@ def test_timeout_after_success_is_outcome_unknown(plaid: PlaidClient, plaid_faul
     # The token was made; asking again returns the same one.
     first = plaid.create_stripe_bank_account_token(item.access_token, account.account_id)
     assert first == plaid.create_stripe_bank_account_token(item.access_token, account.account_id)
+
+
+# ------------------------------------------------ issue 15: balance and custom users
+
+
+def _custom_user(**account: object) -> str:
+    """Plaid's custom Sandbox user configuration (https://plaid.com/docs/sandbox/user-custom/)."""
+    return json.dumps({"override_accounts": [{"type": "depository", **account}]})
+
+
+def test_balance_get_parsed_by_the_sdk(plaid: PlaidClient) -> None:
+    """/accounts/balance/get answers AccountsGetResponse, which plaid-python validates
+    (AccountBase, AccountBalance): user_good's checking is 100.00 available, 110.00 current."""
+    item = plaid.exchange_public_token(plaid.sandbox_public_token(testdata.PLAID_INSTITUTION_ID))
+    checking = plaid.get_auth(item.access_token)[0]
+    assert checking.institution_name == "First Platypus Bank"
+    balance = plaid.get_balance(item.access_token, checking.account_id)
+    assert balance == Balance(checking.account_id, 10_000, 11_000, "USD")
+    with pytest.raises(InvalidRequest) as unknown:
+        plaid.get_balance(item.access_token, "no-such-account")
+    assert unknown.value.field == "INVALID_ACCOUNT_ID"
+
+
+def test_custom_user_sets_balance_and_owner_names(plaid: PlaidClient) -> None:
+    password = _custom_user(
+        subtype="checking",
+        starting_balance=12.5,
+        force_available_balance=3.07,
+        meta={"name": "Low", "mask": "4321"},
+        identity={"names": ["Jane Q Public"]},
+    )
+    token = plaid.sandbox_public_token(
+        testdata.PLAID_INSTITUTION_ID, username="user_custom", password=password
+    )
+    item = plaid.exchange_public_token(token)
+    [account] = plaid.get_auth(item.access_token)
+    assert (account.mask, account.subtype) == ("4321", "checking")
+    assert plaid.get_identity(item.access_token)[0].names == ("Jane Q Public",)
+    balance = plaid.get_balance(item.access_token, account.account_id)
+    assert (balance.available_minor, balance.current_minor) == (307, 1250)
+    nobody = plaid.exchange_public_token(
+        plaid.sandbox_public_token(
+            testdata.PLAID_INSTITUTION_ID,
+            username="user_custom",
+            password=_custom_user(identity={"names": []}),
+        )
+    )
+    assert plaid.get_identity(nobody.access_token)[0].names == ()
+    with pytest.raises(InvalidRequest) as bad:
+        plaid.sandbox_public_token(
+            testdata.PLAID_INSTITUTION_ID, username="user_custom", password="not json"
+        )
+    assert bad.value.field == "INVALID_FIELD"
+
+
+def test_link_token_with_webhook_and_redirect_uri(plaid: PlaidClient) -> None:
+    token = plaid.create_link_token(
+        "mer_1.cust-1", webhook="https://example.com/webhooks/plaid", redirect_uri="https://x/oauth"
+    )
+    assert token.startswith("link-sandbox-")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [(100.0, "USD", 10_000), (0.1 + 0.2, "USD", 30), (12.34, "USD", 1234), (500.0, "JPY", 500)],
+)
+def test_plaid_amounts_to_minor_units_exactly(amount: float, currency: str, minor: int) -> None:
+    assert to_minor(amount, currency) == minor
+    assert to_minor(None, currency) is None and to_minor(amount, None) is None

@@ -28,6 +28,7 @@ from paysaga.client.starts import (
     start_reconciliation,
     start_transfer,
 )
+from paysaga.domain.bank_accounts import BankAccountRef
 from paysaga.domain.events import EventKind, GatewayEvent
 from paysaga.domain.ledger import TransferRequest
 from paysaga.domain.onboarding import OnboardingOptions, OnboardingRequest, PublicTokenSubmission
@@ -105,9 +106,44 @@ async def payment_ach_return(client: Client, tq: str) -> WorkflowHandle[Any, Any
     return handle
 
 
+async def payment_ach_balance_decline(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
+    """Issue 15: an ACH debit from a bank account whose Plaid balance is short."""
+    request = payment_request(
+        tq,
+        method_type="ach",
+        payment_method="ba_1",
+        customer_ref="cus_1",
+        amount_minor=20_000,  # FakePlaid reports 100.00 available
+        bank_account=BankAccountRef("bank_" + "0" * 24, "plaid-access:o", "acc-1"),
+        options=PaymentOptions(refund_window_s=3600, balance_check=True),
+    )
+    handle, _ = await start_payment(client, request, task_queue=tq)
+    await handle.result()
+    return handle
+
+
 async def onboarding_completed(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
     request = OnboardingRequest(
         tq,
+        "cust-1",
+        "Alberta Charleson",
+        "a@example.com",
+        routing=Routing.single(tq),
+        options=OnboardingOptions(reminder_interval_s=3600),
+    )
+    handle, _ = await start_onboarding(client, request, task_queue=tq)
+    await _until(handle, "awaiting_public_token")
+    await handle.execute_update(
+        OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-x")
+    )
+    await handle.result()
+    return handle
+
+
+async def onboarding_bank_account(client: Client, tq: str) -> WorkflowHandle[Any, Any]:
+    """A merchant's onboarding on the path of issue 15: it records its bank account."""
+    request = OnboardingRequest(
+        f"onboarding-mer_0123456789abcdef.{tq[-6:]}",
         "cust-1",
         "Alberta Charleson",
         "a@example.com",
@@ -160,8 +196,10 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "payment_manual_refunds": (payment_manual_refunds, {}),
     "payment_authorization_expiry": (payment_expiry, {}),
     "payment_ach_return": (payment_ach_return, {}),
+    "payment_ach_balance_decline": (payment_ach_balance_decline, {}),
     "onboarding_completed": (onboarding_completed, {}),
     "onboarding_expired": (onboarding_expired, {}),
+    "onboarding_bank_account": (onboarding_bank_account, {}),
     "transfer_failed_halfway": (transfer_failed_halfway, {"fail_destination": True}),
     "reconciliation": (reconciliation, {}),
     "sweep": (sweep, {}),

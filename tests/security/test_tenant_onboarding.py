@@ -1,5 +1,7 @@
-"""Two merchants onboarding the same customer id get two sets of ledger accounts (issue 14
-item 3): the whole onboarding through the real API, workers, Plaid sandbox and ledger."""
+"""Two merchants onboarding the same customer id get two customers (issue 14 item 3): since
+issue 15, two bank accounts, each readable by its merchant only (onboardings no longer
+open customer ledger accounts). The whole onboarding through the real API, workers,
+Plaid sandbox and control database."""
 
 from __future__ import annotations
 
@@ -88,12 +90,15 @@ async def test_same_customer_id_of_two_merchants_is_two_customers(
     )
     for view in views:
         assert view["status"] == "completed", view
-    first_accounts, second_accounts = (set(view["accounts"]) for view in views)  # type: ignore[call-overload]
-    assert len(first_accounts) == 2 and not first_accounts & second_accounts
-    assert all(first.merchant_id in account for account in first_accounts)
-    assert all(second.merchant_id in account for account in second_accounts)
+        assert view["accounts"] == []  # issue 15 item 5: no customer ledger accounts
+    first_bank, second_bank = (str(view["bank_account_id"]) for view in views)
+    assert first_bank.startswith("bank_") and first_bank != second_bank
     with engine_api.client(first.api_key) as mine, engine_api.client(second.api_key) as theirs:
-        for account_id in first_accounts:
-            assert mine.get(f"/v1/ledger/accounts/{account_id}").status_code == 200
-            denied = theirs.get(f"/v1/ledger/accounts/{account_id}")
+        for client, own, other in (
+            (mine, first_bank, second_bank),
+            (theirs, second_bank, first_bank),
+        ):
+            assert client.get(f"/v1/bank_accounts/{own}").json()["customer_id"] == "cust-shared"
+            denied = client.get(f"/v1/bank_accounts/{other}")
             assert denied.status_code == 404, denied.text
+            assert denied.json()["error"]["code"] == "bank_account_not_found"

@@ -11,6 +11,7 @@ from paysaga.config.settings import (
     DEV_API_KEY_PEPPER,
     DEVELOPMENT_IDENTIFIERS,
     DEVELOPMENT_ONLY,
+    Settings,
     load_settings,
 )
 from paysaga.domain.errors import ConfigurationError
@@ -164,3 +165,24 @@ def test_pepper_comes_from_the_validated_settings(monkeypatch: pytest.MonkeyPatc
             api_keys._pepper()
     finally:
         api_keys._pepper.cache_clear()
+
+
+def test_sandbox_public_tokens_only_outside_production() -> None:
+    """Issue 15 item 2: /v1/sandbox/public_token exists for developers, never in production."""
+    from paysaga.api.app import create_app
+
+    def paths(settings: Settings) -> set[str]:
+        app = create_app(settings, check_keys=False)
+        return set(app.openapi()["paths"])
+
+    assert "/v1/sandbox/public_token" in paths(load_settings(env="development"))
+    production = load_settings(**as_overrides(production_env()))
+    assert "/v1/sandbox/public_token" not in paths(production)
+
+
+def test_plaid_webhook_url_in_link_tokens() -> None:
+    assert load_settings(api_port=8123).plaid_webhook() == "http://127.0.0.1:8123/webhooks/plaid"
+    production = {**as_overrides(production_env()), "plaid_webhook_url": ""}
+    assert load_settings(**production).plaid_webhook() is None
+    hook = "https://pay.example.com/webhooks/plaid"
+    assert load_settings(plaid_webhook_url=hook).plaid_webhook() == hook

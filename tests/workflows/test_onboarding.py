@@ -17,6 +17,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.plaid import PlaidActivities
 from paysaga.client.starts import start_onboarding
 from paysaga.domain import activity_names as names
+from paysaga.domain.bank_accounts import (
+    BalanceCheckInput,
+    BalanceCheckResult,
+    RecordBankAccountInput,
+    RecordBankAccountResult,
+    bank_account_id_for,
+)
 from paysaga.domain.onboarding import (
     BankAccountInput,
     BankAccountResult,
@@ -44,13 +51,23 @@ from workflows.onboarding import OnboardingWorkflow
 @dataclass
 class FakePlaid:
     owner: str = "Alberta Bobbeth Charleson"
+    available_minor: int = 10_000  # what Plaid Balance reports
     calls: dict[str, list[Any]] = field(default_factory=lambda: {})
 
     def _record(self, name: str, value: Any) -> None:
         self.calls.setdefault(name, []).append(value)
 
     def activities(self) -> list[Any]:
-        return [self.link, self.exchange, self.verify, self.bank, self.remind, self.accounts]
+        return [
+            self.link,
+            self.exchange,
+            self.verify,
+            self.bank,
+            self.remind,
+            self.accounts,
+            self.record,
+            self.balance,
+        ]
 
     @activity.defn(name=names.PLAID_LINK_TOKEN)
     async def link(self, request: LinkTokenInput) -> LinkToken:
@@ -65,7 +82,8 @@ class FakePlaid:
     @activity.defn(name=names.PLAID_VERIFY)
     async def verify(self, request: VerifyInput) -> BankVerification:
         self._record("verify", request)
-        return BankVerification("acc-1", "0000", (self.owner,), True)
+        owners = (self.owner,) if self.owner else ()  # "": the bank gave no owner name
+        return BankVerification("acc-1", "0000", owners, True, "First Platypus Bank", "checking")
 
     @activity.defn(name=names.PLAID_BANK_ACCOUNT)
     async def bank(self, request: BankAccountInput) -> BankAccountResult:
@@ -80,6 +98,16 @@ class FakePlaid:
     async def accounts(self, request: OpenAccountsInput) -> OpenAccountsResult:
         self._record("accounts", request)
         return OpenAccountsResult((f"customer_balance:{request.customer_id}:USD",))
+
+    @activity.defn(name=names.PLAID_BALANCE)
+    async def balance(self, request: BalanceCheckInput) -> BalanceCheckResult:
+        self._record("balance", request)
+        return BalanceCheckResult(self.available_minor, self.available_minor + 1000, "USD")
+
+    @activity.defn(name=names.RECORD_BANK_ACCOUNT)
+    async def record(self, request: RecordBankAccountInput) -> RecordBankAccountResult:
+        self._record("record", request)
+        return RecordBankAccountResult(request.bank_account_id, request.status)
 
 
 def request(task_queue: str, oid: str, **kw: Any) -> OnboardingRequest:
@@ -112,7 +140,10 @@ async def test_waits_five_days_then_completes(env: WorkflowEnvironment, task_que
         assert done.status != OnboardingStatus.AWAITING_PUBLIC_TOKEN
         result = await handle.result()
     assert result.status == OnboardingStatus.COMPLETED
-    assert result.bank_account_ref == "ba_1" and result.accounts
+    assert result.bank_account_ref == "ba_1" and result.customer_ref == "cus_1"
+    # Issue 15 item 5: no customer ledger accounts any more (nothing posted to them), and
+    # an onboarding that is no merchant's records no bank account.
+    assert not result.accounts and "accounts" not in plaid.calls and "record" not in plaid.calls
     assert result.reminders_sent == 2  # every 2 days by default: day 2 and day 4
     # The access token never appears in the workflow: only its secret-store reference.
     assert plaid.calls["verify"][0].access_token_ref == f"plaid-access:{task_queue}"
@@ -143,6 +174,73 @@ async def test_name_mismatch_fails(env: WorkflowEnvironment, task_queue: str) ->
         result = await handle.result()
     assert result.status == OnboardingStatus.FAILED
     assert result.last_error and "name" in result.last_error
+    assert "bank" not in plaid.calls
+
+
+MERCHANT = "mer_0123456789abcdef"
+
+
+async def _complete(env: WorkflowEnvironment, task_queue: str, plaid: FakePlaid, oid: str) -> Any:
+    async with worker(env.client, task_queue, plaid.activities()):
+        handle, _ = await start_onboarding(
+            env.client, request(task_queue, oid), task_queue=task_queue
+        )
+        for _ in range(100):
+            if (await handle.query(OnboardingWorkflow.status)).link_token:
+                break
+            await asyncio.sleep(0.05)
+        await handle.execute_update(
+            OnboardingWorkflow.submit_public_token, PublicTokenSubmission("public-x")
+        )
+        return await handle.result()
+
+
+async def test_merchant_onboarding_records_a_verified_bank_account(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Issue 15 item 1: the onboarding's one object a payment names, with the gateway's
+    and Plaid's references, and only the last four digits."""
+    plaid = FakePlaid()
+    oid = f"onboarding-{MERCHANT}.{task_queue[-12:]}"
+    result = await _complete(env, task_queue, plaid, oid)
+    assert result.status == OnboardingStatus.COMPLETED, result.last_error
+    assert result.bank_account_id == bank_account_id_for(oid)
+    assert (result.bank_account_status, result.owner_name_match) == ("verified", "partial")
+    [recorded] = plaid.calls["record"]
+    assert recorded == RecordBankAccountInput(
+        bank_account_id=bank_account_id_for(oid),
+        onboarding_id=oid,
+        merchant_id=MERCHANT,
+        customer_id="cust-1",
+        currency="USD",
+        gateway="stripe",
+        gateway_customer_ref="cus_1",
+        payment_method_ref="ba_1",
+        plaid_item_id="item-1",
+        plaid_account_id="acc-1",
+        plaid_access_token_ref=f"plaid-access:{oid}",
+        last4="0000",
+        institution_name="First Platypus Bank",
+        account_subtype="checking",
+        owner_name_match="partial",
+        status="verified",
+    )
+    assert "accounts" not in plaid.calls
+
+
+async def test_no_owner_name_records_an_unverified_bank_account(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    plaid = FakePlaid(owner="")
+    oid = f"onboarding-{MERCHANT}.{task_queue[-12:]}"
+    result = await _complete(env, task_queue, plaid, oid)
+    assert result.status == OnboardingStatus.COMPLETED, result.last_error
+    assert (result.bank_account_status, result.owner_name_match) == ("unverified", "unavailable")
+    # Without a merchant nothing could hold it unverified: it fails as before.
+    plaid = FakePlaid(owner="")
+    other = f"{task_queue}-x"
+    result = await _complete(env, other, plaid, other)
+    assert result.status == OnboardingStatus.FAILED and "owner name" in (result.last_error or "")
     assert "bank" not in plaid.calls
 
 

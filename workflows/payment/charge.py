@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import PaymentFailure, classify
     from workflows.saga import Saga
 
-from workflows.payment import ach, cancellation, compensation
+from workflows.payment import ach, balance, cancellation, compensation
 from workflows.payment.authorize import Declined, FailOver, authorize_once
 from workflows.payment.capture import after_authorization
 from workflows.payment.state import PaymentState
@@ -31,6 +31,8 @@ async def charge(state: PaymentState) -> None:
     request = state.request
     saga = Saga()
     try:
+        if balance.wanted(state):
+            await balance.precheck(state)
         decision = await calls.route(
             request.routing,
             RouteRequest(

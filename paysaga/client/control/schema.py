@@ -79,3 +79,33 @@ class WebhookEvent(ControlBase):
     )
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     delivery_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BankAccountRow(ControlBase):
+    """A bank account an onboarding produced, owned by (merchant, customer); what a bank
+    payment names. No account or routing number: the last four digits only, and the
+    Plaid access token only as its secret-store id."""
+
+    __tablename__ = "bank_accounts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    onboarding_id: Mapped[str] = mapped_column(String(300))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    owner_name_match: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str] = mapped_column(String(20))
+    gateway_customer_ref: Mapped[str] = mapped_column(String(200))
+    payment_method_ref: Mapped[str] = mapped_column(String(200))
+    plaid_item_id: Mapped[str] = mapped_column(String(200))
+    plaid_account_id: Mapped[str] = mapped_column(String(200))
+    plaid_access_token_ref: Mapped[str] = mapped_column(String(200))
+    last4: Mapped[str] = mapped_column(String(4))
+    institution_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    account_subtype: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -145,8 +145,22 @@ class PlaidSandbox:
         item = self.state.item_for(_require(body, "access_token"))
         accounts = self.state.accounts_json(item, (body.get("options") or {}).get("account_ids"))
         for account in accounts:
-            account["owners"] = [self.state.owner()]
+            account["owners"] = [self.state.owner(item.owners[account["account_id"]])]
         return {"accounts": accounts, "item": self.state.item_json(item)}
+
+    def balance_get(self, body: dict[str, Any]) -> Obj:
+        """/accounts/balance/get: AccountsGetResponse (accounts with their balances, the
+        item). Unknown account ids are INVALID_ACCOUNT_ID, as on /auth/get's options."""
+        item = self.state.item_for(_require(body, "access_token"))
+        ids = (body.get("options") or {}).get("account_ids")
+        if ids and any(i not in item.numbers for i in ids):
+            raise invalid_input("INVALID_ACCOUNT_ID", "one or more account_ids are not valid")
+        with self.state.lock:
+            self.state.counts["balance_requests"] += 1
+        return {
+            "accounts": self.state.accounts_json(item, ids),
+            "item": self.state.item_json(item),
+        }
 
     def processor_token(self, body: dict[str, Any]) -> Obj:
         token = self.state.processor_token(
@@ -183,6 +197,7 @@ class PlaidSandbox:
         "/item/public_token/exchange": (exchange, True),
         "/auth/get": (auth_get, False),
         "/identity/get": (identity_get, False),
+        "/accounts/balance/get": (balance_get, False),
         "/processor/stripe/bank_account_token/create": (processor_token, True),
         "/webhook_verification_key/get": (verification_key, False),
         "/sandbox/item/fire_webhook": (fire_webhook, True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import threading
 import time
@@ -57,24 +58,81 @@ class Item:
     numbers: dict[str, tuple[str, str]]  # account id -> (account number, routing)
     access_token: str | None = None
     processor_tokens: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, list[str]] = field(default_factory=dict)  # account id -> owner names
 
 
-def _account(name: str, subtype: str, mask: str, balance: float) -> Obj:
+def _account(
+    name: str,
+    subtype: str,
+    mask: str,
+    available: float | None,
+    current: float | None,
+    currency: str = "USD",
+    official_name: str | None = None,
+) -> Obj:
     return {
         "account_id": secrets.token_urlsafe(24).replace("-", "a").replace("_", "b"),
         "balances": {
-            "available": balance,
-            "current": balance + 10,
+            "available": available,
+            "current": current,
             "limit": None,
-            "iso_currency_code": "USD",
+            "iso_currency_code": currency,
             "unofficial_currency_code": None,
+            "last_updated_datetime": None,
         },
         "mask": mask,
         "name": name,
-        "official_name": f"Plaid {name}",
+        "official_name": official_name or f"Plaid {name}",
         "type": "depository",
         "subtype": subtype,
     }
+
+
+# Plaid's custom Sandbox user: username `user_custom`, the configuration object as the
+# password (https://plaid.com/docs/sandbox/user-custom/). Only what this sandbox models
+# is read from each of `override_accounts`: subtype, starting_balance (current),
+# force_available_balance (available), currency, meta.name / official_name / mask,
+# identity.names, numbers.account / ach_routing.
+CUSTOM_USERNAME = "user_custom"
+
+
+def _object(spec: Obj, name: str) -> Obj:
+    value = spec.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _custom_accounts(password: str) -> list[tuple[Obj, tuple[str, str], list[str]]]:
+    try:
+        config = json.loads(password)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not isinstance(config.get("override_accounts", []), list):
+        raise invalid_input(
+            "INVALID_FIELD", "override_password is not a custom Sandbox user configuration"
+        )
+    specs = config.get("override_accounts") or [{"subtype": "checking"}]
+    out = []
+    for index, raw in enumerate(specs):
+        spec: Obj = raw if isinstance(raw, dict) else {}
+        meta, numbers, identity = (_object(spec, name) for name in ("meta", "numbers", "identity"))
+        subtype = str(spec.get("subtype") or "checking")
+        current = spec.get("starting_balance", 100)
+        available = spec.get("force_available_balance", current)
+        account_number = str(numbers.get("account") or f"1111222233{index:04d}")
+        mask = str(meta.get("mask") or account_number[-4:])
+        names = identity.get("names", [testdata.PLAID_SANDBOX_OWNER_NAME])
+        account = _account(
+            str(meta.get("name") or f"Custom {subtype}"),
+            subtype,
+            mask,
+            available,
+            current,
+            str(spec.get("currency") or "USD"),
+            meta.get("official_name"),
+        )
+        routing = str(numbers.get("ach_routing") or "011401533")
+        out.append((account, (account_number, routing), [str(n) for n in names]))
+    return out
 
 
 class PlaidState:
@@ -84,7 +142,13 @@ class PlaidState:
         self.public_tokens: dict[str, str] = {}  # public token -> item id
         self.items: dict[str, Item] = {}
         self.by_access: dict[str, str] = {}  # access token -> item id
-        self.counts = {"items": 0, "exchanges": 0, "processor_tokens": 0, "webhooks_queued": 0}
+        self.counts = {
+            "items": 0,
+            "exchanges": 0,
+            "processor_tokens": 0,
+            "webhooks_queued": 0,
+            "balance_requests": 0,
+        }
 
     def create_link_token(self, webhook: str | None) -> Obj:
         token = f"link-sandbox-{uuid.uuid4()}"
@@ -103,25 +167,33 @@ class PlaidState:
     ) -> tuple[str, Item]:
         if institution_id not in INSTITUTIONS:
             raise invalid_input("INVALID_INSTITUTION", f"unknown institution_id {institution_id}")
-        if (username, password) != (testdata.PLAID_USERNAME, testdata.PLAID_PASSWORD):
+        if username == CUSTOM_USERNAME:
+            custom = _custom_accounts(password)
+        elif (username, password) == (testdata.PLAID_USERNAME, testdata.PLAID_PASSWORD):
+            # user_good's accounts as Plaid's Sandbox has them: checking 100 available /
+            # 110 current, savings 200 / 210.
+            owner = [testdata.PLAID_SANDBOX_OWNER_NAME]
+            checking = _account("Plaid Checking", "checking", "0000", 100.0, 110.0)
+            saving = _account("Plaid Saving", "savings", "1111", 200.0, 210.0)
+            custom = [
+                (a, (f"1111222233{a['mask']}", "011401533"), owner) for a in (checking, saving)
+            ]
+        else:
             raise PlaidApiError(
                 400,
                 "ITEM_ERROR",
                 "INVALID_CREDENTIALS",
                 "the provided credentials were not correct",
             )
-        accounts = [
-            _account("Plaid Checking", "checking", "0000", 100.0),
-            _account("Plaid Saving", "savings", "1111", 200.0),
-        ]
-        numbers = {a["account_id"]: (f"1111222233{a['mask']}", "011401533") for a in accounts}
+        accounts = [account for account, _, _ in custom]
         item = Item(
             item_id=secrets.token_urlsafe(24).replace("-", "c").replace("_", "d"),
             institution_id=institution_id,
             webhook=webhook,
             products=products or ["auth"],
             accounts=accounts,
-            numbers=numbers,
+            numbers={account["account_id"]: numbers for account, numbers, _ in custom},
+            owners={account["account_id"]: names for account, _, names in custom},
         )
         public_token = f"public-sandbox-{uuid.uuid4()}"
         with self.lock:
@@ -190,9 +262,9 @@ class PlaidState:
         ]
 
     @staticmethod
-    def owner() -> Obj:
+    def owner(names: list[str]) -> Obj:
         return {
-            "names": [testdata.PLAID_SANDBOX_OWNER_NAME],
+            "names": list(names),
             "emails": [{"data": "accountholder0@example.com", "primary": True, "type": "primary"}],
             "phone_numbers": [{"data": "1112223333", "primary": False, "type": "home"}],
             "addresses": [

@@ -397,3 +397,54 @@ def refuse_bad_bodies(api: ApiServer, merchant: IssuedKey) -> None:
             answer = pay(http, customer_id="cust-x", **body)
             assert answer.status_code == 422, (body, answer.text)
             assert answer.json()["error"]["field"] == field, (body, answer.text)
+
+
+def settle_then_return(api: ApiServer, merchant: IssuedKey, stripe_url: str) -> dict[str, Any]:
+    """Debit, settle it at the sandbox, then have the bank return it (R01) after settlement."""
+    _account, done = onboard_and_debit(api, merchant)
+    payment_id = done["id"]
+    with api.client(merchant.api_key) as http:
+        # Settlement and the return reach the payment as Stripe's webhooks, on our API.
+        faults = f"{stripe_url}/__sandbox/faults"
+        httpx.post(faults, json={"webhook_url": f"{api.url}/webhooks/stripe"}).raise_for_status()
+        try:
+            return _settle_and_return(http, stripe_url, payment_id, done["reference"])
+        finally:
+            httpx.post(faults, json={}).raise_for_status()
+
+
+def _settle_and_return(
+    http: httpx.Client, stripe_url: str, payment_id: str, reference: str
+) -> dict[str, Any]:
+    httpx.post(f"{stripe_url}/__sandbox/settle", json={}).raise_for_status()
+    settled = wait_json(http, f"/v1/payments/{payment_id}", {"settled", "failed"})
+    assert settled["status"] == "settled", settled
+    bank_return = {"reference": reference, "code": "R01"}
+    returned = httpx.post(f"{stripe_url}/__sandbox/ach_return", json=bank_return)
+    assert returned.status_code == 200, returned.text
+    # The real shape: Stripe's failure code, not the R-code.
+    assert returned.json()["last_payment_error"]["code"] == "insufficient_funds"
+    again = httpx.post(f"{stripe_url}/__sandbox/ach_return", json=bank_return)
+    assert again.status_code == 400  # a debit is returned once
+    view: dict[str, Any] = wait_json(http, f"/v1/payments/{payment_id}", {"returned"})
+    return view
+
+
+async def test_ach_return_after_settlement_reverses_the_debit_once(
+    engine: Engine,  # noqa: F811
+    api: ApiServer,
+) -> None:
+    """Issue 15 item 3: a return (R01) that the bank sends after the debit settled reaches
+    the payment through Stripe's payment_intent.payment_failed webhook, reverses the booked
+    debit once, and the API shows its R-code (before: the event was dropped as the payment
+    was settled, and any return showed as R01 since the code was never read)."""
+    merchant = await new_merchant(engine, "Returned Payee")
+    view = await asyncio.to_thread(settle_then_return, api, merchant, engine.sandboxes.stripe_url)
+    assert view["status"] == "returned", view
+    assert view["last_error"] and "ach_return: R01" in view["last_error"], view
+    assert engine.deps.ledger is not None
+    entries = await engine.deps.ledger.find_entries("payment_id", view["id"])
+    reversals = [e for e in entries if e.reverses is not None]
+    assert len(reversals) == 1, entries
+    verified = await engine.deps.ledger.verify()
+    assert verified.ok, verified.violations

@@ -416,7 +416,11 @@ def settle_then_return(api: ApiServer, merchant: IssuedKey, stripe_url: str) -> 
 def _settle_and_return(
     http: httpx.Client, stripe_url: str, payment_id: str, reference: str
 ) -> dict[str, Any]:
-    httpx.post(f"{stripe_url}/__sandbox/settle", json={}).raise_for_status()
+    # Stripe's window is 4 business days: 3 leave the debit processing, the 4th settles it.
+    clock = f"{stripe_url}/__sandbox/clock"
+    httpx.post(clock, json={"advance_business_days": 3}).raise_for_status()
+    assert http.get(f"/v1/payments/{payment_id}").json()["status"] == "processing"
+    httpx.post(clock, json={"advance_business_days": 1}).raise_for_status()
     settled = wait_json(http, f"/v1/payments/{payment_id}", {"settled", "failed"})
     assert settled["status"] == "settled", settled
     bank_return = {"reference": reference, "code": "R01"}

@@ -33,7 +33,8 @@ def settle(state: StripeState, cutoff: float) -> int:
             _settle_charge(state, state.charges[charge_id])
             settled += 1
         for charge in state.charges.values():
-            if charge["status"] == "pending" and charge["created"] <= cutoff:
+            # An ACH debit settles by the sandbox clock, in business days (clock.py).
+            if charge["status"] == "pending" and state.clock.ach_due(charge["created"]):
                 _settle_ach(state, charge)
                 settled += 1
         for refund_id in pop_due(state.refund_pending, cutoff):

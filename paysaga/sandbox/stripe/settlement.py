@@ -34,7 +34,8 @@ def settle(state: StripeState, cutoff: float) -> int:
             settled += 1
         for charge in state.charges.values():
             # An ACH debit settles by the sandbox clock, in business days (clock.py).
-            if charge["status"] == "pending" and state.clock.ach_due(charge["created"]):
+            submitted = state.ach_submitted_at.get(charge["id"], float(charge["created"]))
+            if charge["status"] == "pending" and state.clock.ach_due(submitted):
                 _settle_ach(state, charge)
                 settled += 1
         for refund_id in pop_due(state.refund_pending, cutoff):

@@ -70,6 +70,7 @@ class StripeState:
         self.behaviour: dict[str, str] = {}  # pm id -> magic behaviour
         self.bank_accounts: dict[str, Obj] = {}
         self.clock = SandboxClock()  # decides when a pending ACH debit settles
+        self.ach_submitted_at: dict[str, float] = {}  # charge id -> sandbox clock reading
         self.intents: dict[str, Obj] = {}
         self.charges: dict[str, Obj] = {}
         self.refunds: dict[str, Obj] = {}
@@ -291,6 +292,7 @@ class StripeState:
         if behaviour == "ach":
             # Bank debits stay processing until settlement (or an ACH return) decides.
             charge = self._new_charge(intent, "pending")
+            self.ach_submitted_at[charge["id"]] = self.clock.now()  # the window runs from here
             intent["status"] = "processing"
             self.emit("payment_intent.processing", intent)
             self.emit("charge.pending", charge)

@@ -198,6 +198,9 @@ DEFAULT_AUTHORIZATION_EXPIRY: Final = timedelta(days=7)
 DEFAULT_ACH_SETTLEMENT_WAIT: Final = timedelta(days=5)
 DEFAULT_REQUIRES_ACTION_WAIT: Final = timedelta(days=1)
 DEFAULT_REFUND_WINDOW: Final = timedelta(days=180)
+# NACHA: a consumer may return a debit as unauthorized (R10) up to 60 calendar days after
+# settlement; an ACH payment stays open at least this long after it settled.
+ACH_RETURN_WINDOW: Final = timedelta(days=60)
 DEFAULT_MAX_EVENTS_PER_RUN: Final = 200
 DEFAULT_ONBOARDING_REMINDER: Final = timedelta(days=2)
 DEFAULT_ONBOARDING_EXPIRY: Final = timedelta(days=7)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paysaga.client.ids import PAYMENT_ID_RE
+from paysaga.domain import ach_returns
 from paysaga.domain.events import BRAINTREE_CREDIT_KINDS, GatewayEvent, webhook_kind
 from paysaga.gateways.braintree_webhooks import BraintreeEvent
 
@@ -64,6 +65,11 @@ def stripe_event(event: dict[str, Any]) -> Normalised:
     error = obj.get("last_payment_error")
     if isinstance(error, dict) and _str(error.get("decline_code")):
         extra["decline_code"] = _str(error.get("decline_code"))
+    # An ACH return: the R-code from Stripe's failure code (the intent's error or the charge's).
+    failure = _str(error.get("code")) if isinstance(error, dict) else None
+    r_code = ach_returns.return_code(failure or _str(obj.get("failure_code")))
+    if r_code is not None:
+        extra["return_code"] = r_code
     gateway_event = GatewayEvent(
         event_id=event_id,
         gateway="stripe",

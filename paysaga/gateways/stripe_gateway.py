@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import stripe
 
 from paysaga.config.settings import Settings
+from paysaga.domain import ach_returns
 from paysaga.gateways import stripe_settlement as settlement
 from paysaga.gateways.braintree_records import utc
 from paysaga.gateways.stripe_errors import NAME, translated
@@ -330,7 +331,9 @@ class StripeGateway:
         error = intent.last_payment_error
         decline_code = None
         if state is GatewayPaymentState.FAILED and error is not None:
-            decline_code = _get(error, "decline_code") or _get(error, "code")
+            code = _get(error, "code")
+            # An ACH return carries a failure code (insufficient_funds): name its R-code.
+            decline_code = _get(error, "decline_code") or ach_returns.return_code(code) or code
         return GatewayPayment(
             gateway=NAME,
             reference=str(intent.id),

@@ -21,6 +21,7 @@ from paysaga.client import PaysagaClient
 from paysaga.client.control.db import control_engine
 from paysaga.client.control.merchants import IssuedKey, MerchantStore
 from paysaga.client.errors import BankAccountNotCustomers, BankAccountNotFound
+from paysaga.domain import ach_returns
 from tests.api.conftest import ApiServer, serve_api
 from tests.workflows.engine import Engine, engine, engine_sandboxes, engine_settings  # noqa: F401
 
@@ -397,3 +398,68 @@ def refuse_bad_bodies(api: ApiServer, merchant: IssuedKey) -> None:
             answer = pay(http, customer_id="cust-x", **body)
             assert answer.status_code == 422, (body, answer.text)
             assert answer.json()["error"]["field"] == field, (body, answer.text)
+
+
+def settle_then_return(
+    api: ApiServer, merchant: IssuedKey, stripe_url: str, code: str, days_later: int
+) -> dict[str, Any]:
+    """Debit, settle it at the sandbox, then have the bank return it `days_later`."""
+    _account, done = onboard_and_debit(api, merchant)
+    payment_id = done["id"]
+    with api.client(merchant.api_key) as http:
+        # Settlement and the return reach the payment as Stripe's webhooks, on our API.
+        faults = f"{stripe_url}/__sandbox/faults"
+        httpx.post(faults, json={"webhook_url": f"{api.url}/webhooks/stripe"}).raise_for_status()
+        try:
+            reference = done["reference"]
+            return _settle_and_return(http, stripe_url, payment_id, reference, code, days_later)
+        finally:
+            httpx.post(faults, json={}).raise_for_status()
+
+
+def _settle_and_return(
+    http: httpx.Client, stripe_url: str, payment_id: str, reference: str, code: str, days: int
+) -> dict[str, Any]:
+    # Stripe's window is 4 business days: 3 leave the debit processing, the 4th settles it.
+    clock = f"{stripe_url}/__sandbox/clock"
+    httpx.post(clock, json={"advance_business_days": 3}).raise_for_status()
+    assert http.get(f"/v1/payments/{payment_id}").json()["status"] == "processing"
+    httpx.post(clock, json={"advance_business_days": 1}).raise_for_status()
+    settled = wait_json(http, f"/v1/payments/{payment_id}", {"settled", "failed"})
+    assert settled["status"] == "settled", settled
+    # The sandbox clock moves on (R10: up to 60 days after settlement), then the bank returns.
+    httpx.post(clock, json={"advance_days": days}).raise_for_status()
+    bank_return = {"reference": reference, "code": code}
+    returned = httpx.post(f"{stripe_url}/__sandbox/ach_return", json=bank_return)
+    assert returned.status_code == 200, returned.text
+    # The real shape: Stripe's failure code, not the R-code.
+    assert returned.json()["last_payment_error"]["code"] == ach_returns.FAILURE_CODES[code]
+    again = httpx.post(f"{stripe_url}/__sandbox/ach_return", json=bank_return)
+    assert again.status_code == 400  # a debit is returned once
+    view: dict[str, Any] = wait_json(http, f"/v1/payments/{payment_id}", {"returned"})
+    return view
+
+
+@pytest.mark.parametrize(("code", "days_later"), [("R01", 0), ("R10", 59)])
+async def test_ach_return_after_settlement_reverses_the_debit_once(
+    engine: Engine,  # noqa: F811
+    api: ApiServer,
+    code: str,
+    days_later: int,
+) -> None:
+    """Issue 15 item 3: a return (R01) that the bank sends after the debit settled reaches
+    the payment through Stripe's payment_intent.payment_failed webhook, reverses the booked
+    debit once, and the API shows its R-code; R10 comes 59 days later by the sandbox clock
+    (before: the event was dropped as the payment was settled, and any return showed as
+    R01 since the code was never read)."""
+    merchant = await new_merchant(engine, "Returned Payee")
+    stripe_url = engine.sandboxes.stripe_url
+    view = await asyncio.to_thread(settle_then_return, api, merchant, stripe_url, code, days_later)
+    assert view["status"] == "returned", view
+    assert view["last_error"] and f"ach_return: {code}" in view["last_error"], view
+    assert engine.deps.ledger is not None
+    entries = await engine.deps.ledger.find_entries("payment_id", view["id"])
+    reversals = [e for e in entries if e.reverses is not None]
+    assert len(reversals) == 1, entries
+    verified = await engine.deps.ledger.verify()
+    assert verified.ok, verified.violations

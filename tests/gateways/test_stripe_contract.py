@@ -296,7 +296,10 @@ def test_ach_debit_from_plaid_processor_token_settles_or_returns(
     failed = stripe_gateway.retrieve(returned.reference)
     assert (failed.state, failed.decline_code) == (GatewayPaymentState.FAILED, "R01")
 
-    control(sandbox_servers.stripe_url, "settle", {})
+    # Pending for the settlement window, in business days by the sandbox clock.
+    control(sandbox_servers.stripe_url, "clock", {"advance_business_days": 3})
+    assert stripe_gateway.retrieve(ok.reference).state is GatewayPaymentState.PROCESSING
+    control(sandbox_servers.stripe_url, "clock", {"advance_business_days": 1})
     settled = stripe_gateway.retrieve(ok.reference)
     assert settled.state is GatewayPaymentState.SETTLED and settled.captured_minor == 10_000
 

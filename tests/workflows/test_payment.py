@@ -554,6 +554,31 @@ async def test_ach_return_after_settlement(env: WorkflowEnvironment, task_queue:
     assert world.net_posted(handle.id) == 0
 
 
+async def test_ach_r10_return_59_days_after_settlement_reaches_the_payment(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Issue 15 item 3: an ACH debit stays open through the R10 window (60 days after
+    settlement) even when the merchant's refund window is an hour; before, the run ended
+    after the hour and the late return found it closed (the signal failed)."""
+    world = FakeWorld()
+    request = payment_request(task_queue, method_type="ach", payment_method="ba_10", options=SHORT)
+    async with worker(env.client, task_queue, world.activities()):
+        handle, _ = await start_payment(env.client, request, task_queue=task_queue)
+        await wait_status(handle, PaymentStatus.PROCESSING)
+        await handle.signal(PaymentWorkflow.gateway_event, event(EventKind.ACH_SETTLED, handle.id))
+        await wait_status(handle, PaymentStatus.SETTLED)
+        await env.sleep(timedelta(days=59))
+        await handle.signal(
+            PaymentWorkflow.gateway_event,
+            event(EventKind.ACH_RETURNED, handle.id, data={"return_code": "R10"}),
+        )
+        result = await handle.result()
+    assert result.status == PaymentStatus.RETURNED
+    assert result.last_error and "R10" in result.last_error
+    assert world.net_posted(handle.id) == 0
+    assert [c.reason for c in world.calls["reverse"]] == ["ach_return"]
+
+
 async def test_ach_settles_on_stripe_succeeded_webhook(
     env: WorkflowEnvironment, task_queue: str
 ) -> None:

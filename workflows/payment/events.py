@@ -34,6 +34,23 @@ def _flag_unmatched_charge(state: PaymentState, event: GatewayEvent) -> None:
     state.update(last_error=f"unmatched gateway charge: {detail} (not this payment's)")
 
 
+# Runs from this patch on take Stripe's payment_intent.payment_failed / charge.failed on a
+# settled ACH debit as its return (a return comes days after settlement, R10 up to 60
+# days); older runs dropped it, so the money stayed booked.
+_RETURN_AFTER_SETTLEMENT_PATCH = "ach-return-after-settlement"
+
+
+def _returned_after_settlement(
+    state: PaymentState, event: GatewayEvent, intent: EventIntent
+) -> bool:
+    settled_debit = (
+        state.request.method_type == "ach" and state.view.status == PaymentStatus.SETTLED
+    )
+    if intent != EventIntent.NONE or not settled_debit or event.kind != EventKind.PAYMENT_FAILED:
+        return False
+    return workflow.patched(_RETURN_AFTER_SETTLEMENT_PATCH)
+
+
 def apply(state: PaymentState, event: GatewayEvent) -> None:
     if event.event_id in state.seen:
         return  # duplicate delivery
@@ -47,6 +64,8 @@ def apply(state: PaymentState, event: GatewayEvent) -> None:
         reference=event.reference,
         held_reference=state.view.reference,
     )
+    if _returned_after_settlement(state, event, intent):
+        intent = EventIntent.DEBIT_RETURNED
     if intent == EventIntent.UNMATCHED_CHARGE:
         if workflow.patched(_UNMATCHED_CHARGE_PATCH):
             _flag_unmatched_charge(state, event)

@@ -23,6 +23,10 @@ from workflows.payment.state import PaymentState
 # Events remembered for deduplication across continue-as-new (most recent kept).
 _SEEN_EVENTS_KEPT = 1000
 _WINDOW_CARRIED_PATCH = "refund-window-carried"
+# Runs from this patch on keep an ACH debit open for at least its return window (R10: 60
+# days), however short the refund window: a late return then signals the open run (with
+# continue-as-new as the history grows) instead of finding the workflow closed.
+_ACH_RETURN_WINDOW_PATCH = "ach-open-through-return-window"
 
 
 async def serve(state: PaymentState) -> None:
@@ -80,6 +84,8 @@ def _window_end(state: PaymentState) -> datetime:
     if not workflow.patched(_WINDOW_CARRIED_PATCH):
         return workflow.now() + window  # restarted at every continue-as-new
     if state.view.refund_window_ends_at is None:
+        if state.request.method_type == "ach" and workflow.patched(_ACH_RETURN_WINDOW_PATCH):
+            window = max(window, policies.ACH_RETURN_WINDOW)
         state.update(refund_window_ends_at=workflow.now() + window)
     assert state.view.refund_window_ends_at is not None
     return state.view.refund_window_ends_at

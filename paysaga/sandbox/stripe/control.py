@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -54,6 +54,33 @@ def routes(sandbox: StripeSandbox) -> list[Route]:
         sandbox.dispatch_events(None)
         return JSONResponse(result)
 
+    async def clock(request: Request) -> Response:
+        """`POST {"advance_business_days": 4, "advance_days": 0, "ach_business_days": 4}`
+        moves the sandbox clock (and may set the ACH settlement window), then settles what
+        is due; `GET` reads it."""
+        clock = sandbox.state.clock
+        if request.method == "POST":
+            data = await _json_or_empty(request)
+            try:
+                business_days = int(data.get("advance_business_days", 0))
+                days = int(data.get("advance_days", 0))
+                window = int(data.get("ach_business_days", clock.ach_business_days))
+            except (TypeError, ValueError):
+                return JSONResponse({"error": "clock fields are integers"}, status_code=400)
+            if min(business_days, days, window) < 0:
+                return JSONResponse({"error": "clock fields are not negative"}, status_code=400)
+            with sandbox.state.lock:
+                clock.ach_business_days = window
+                clock.advance(business_days=business_days, days=days)
+            settled = settlement.settle(sandbox.state, time.time())
+            sandbox.dispatch_events(None)
+        else:
+            settled = 0
+        now = datetime.fromtimestamp(clock.now(), UTC).isoformat()
+        return JSONResponse(
+            {"now": now, "ach_business_days": clock.ach_business_days, "settled": settled}
+        )
+
     async def stats(_: Request) -> Response:
         body = stats_body(sandbox.state)
         body["faults"] = dict(sandbox.injector.counts)
@@ -65,6 +92,7 @@ def routes(sandbox: StripeSandbox) -> list[Route]:
         Route("/__sandbox/settle", settle, methods=["POST"]),
         Route("/__sandbox/tamper", tamper, methods=["POST"]),
         Route("/__sandbox/ach_return", ach_return, methods=["POST"]),
+        Route("/__sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/__sandbox/stats", stats, methods=["GET"]),
     ]
 

@@ -11,21 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Final
 
+from paysaga.domain.ach_returns import FAILURE_CODES
 from paysaga.sandbox.stripe import render
 from paysaga.sandbox.stripe.errors import Obj, invalid, missing
 from paysaga.sandbox.stripe.state import StripeState, Tamper, pop_due
 
-# NACHA return codes -> Stripe charge failure codes.
-ACH_RETURN_CODES: Final = {
-    "R01": "insufficient_funds",
-    "R02": "account_closed",
-    "R03": "no_account",
-    "R04": "invalid_account_number",
-    "R08": "debit_not_authorized",
-    "R10": "debit_not_authorized",
-    "R16": "account_frozen",
-    "R29": "debit_not_authorized",
-}
+# NACHA return codes -> Stripe charge failure codes (one table, in the domain).
+ACH_RETURN_CODES: Final = FAILURE_CODES
 
 
 def stripe_fee(amount: int) -> int:
@@ -41,7 +33,9 @@ def settle(state: StripeState, cutoff: float) -> int:
             _settle_charge(state, state.charges[charge_id])
             settled += 1
         for charge in state.charges.values():
-            if charge["status"] == "pending" and charge["created"] <= cutoff:
+            # An ACH debit settles by the sandbox clock, in business days (clock.py).
+            submitted = state.ach_submitted_at.get(charge["id"], float(charge["created"]))
+            if charge["status"] == "pending" and state.clock.ach_due(submitted):
                 _settle_ach(state, charge)
                 settled += 1
         for refund_id in pop_due(state.refund_pending, cutoff):
@@ -107,28 +101,41 @@ def tamper(state: StripeState, reference: str, action: str, delta_minor: int) ->
 
 
 def ach_return(state: StripeState, reference: str, code: str) -> Obj:
-    """The customer's bank returns a pending ACH debit: the charge fails."""
+    """The customer's bank returns an ACH debit, pending or already settled (a return
+    can come days after settlement, up to 60 days for R10): the charge fails.
+
+    Real shapes: the charge's `failure_code` and the intent's `last_payment_error.code`
+    carry Stripe's failure code (`insufficient_funds`, ...), never the R-code.
+    """
     with state.lock:
         intent = state.intent_ref(reference)
         if code not in ACH_RETURN_CODES:
             raise invalid(f"Unknown ACH return code: {code}", param="code")
         charge = state.charges.get(intent["latest_charge"] or "")
-        if intent["status"] != "processing" or charge is None:
+        returnable = intent["status"] == "processing" or (
+            intent["status"] == "succeeded" and _is_ach(state, intent) and charge is not None
+        )
+        if not returnable or charge is None or charge["status"] == "failed":
             raise invalid(
-                f"PaymentIntent {reference} is {intent['status']}, not processing.",
+                f"PaymentIntent {reference} is {intent['status']}, not a returnable ACH debit.",
                 code="payment_intent_unexpected_state",
             )
         failure = ACH_RETURN_CODES[code]
-        message = f"The customer's bank returned the debit ({code}: {failure})."
+        message = f"The customer's bank returned the debit ({failure})."
         charge.update(status="failed", failure_code=failure, failure_message=message)
+        if intent["status"] == "succeeded":
+            state.stats.captured_minor[intent["id"]] -= charge["amount"]
         intent["status"] = "requires_payment_method"
         intent["last_payment_error"] = {
             "type": "invalid_request_error",
             "code": failure,
-            "decline_code": code,
             "message": message,
             "charge": charge["id"],
         }
         state.emit("charge.failed", charge)
         state.emit("payment_intent.payment_failed", intent)
         return copy.deepcopy(intent)
+
+
+def _is_ach(state: StripeState, intent: Obj) -> bool:
+    return intent.get("payment_method") in state.bank_accounts

@@ -25,6 +25,7 @@ from paysaga.sandbox.stripe.cards import (
     MAGIC_CARDS,
     SOFT_THEN_SUCCESS_ATTEMPT,
 )
+from paysaga.sandbox.stripe.clock import SandboxClock
 from paysaga.sandbox.stripe.errors import Obj, StripeApiError, invalid, missing
 
 _OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -68,6 +69,8 @@ class StripeState:
         self.payment_methods: dict[str, Obj] = {}
         self.behaviour: dict[str, str] = {}  # pm id -> magic behaviour
         self.bank_accounts: dict[str, Obj] = {}
+        self.clock = SandboxClock()  # decides when a pending ACH debit settles
+        self.ach_submitted_at: dict[str, float] = {}  # charge id -> sandbox clock reading
         self.intents: dict[str, Obj] = {}
         self.charges: dict[str, Obj] = {}
         self.refunds: dict[str, Obj] = {}
@@ -289,6 +292,7 @@ class StripeState:
         if behaviour == "ach":
             # Bank debits stay processing until settlement (or an ACH return) decides.
             charge = self._new_charge(intent, "pending")
+            self.ach_submitted_at[charge["id"]] = self.clock.now()  # the window runs from here
             intent["status"] = "processing"
             self.emit("payment_intent.processing", intent)
             self.emit("charge.pending", charge)

@@ -8,6 +8,7 @@ run with umask 077, so whatever they create is private too.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,9 +18,13 @@ PRIVATE_UMASK = 0o077
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) if needed and make it 0700."""
+    """Create `path` (and parents) if needed and make it 0700, keeping an existing "others
+    may traverse" bit: the embedded PostgreSQL's system user may need it to reach its
+    data below (postgres._grant_traverse). Taking it away left pg_ctl unable to see the
+    server, so stop() did nothing and the server outlived its stack."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    path.chmod(PRIVATE_DIR)
+    traverse = stat.S_IMODE(path.stat().st_mode) & stat.S_IXOTH
+    path.chmod(PRIVATE_DIR | traverse)
     return path
 
 

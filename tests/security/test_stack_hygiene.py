@@ -211,3 +211,18 @@ def test_a_started_stack_keeps_its_state_owner_only(paysaga: PaysagaRunner) -> N
     with pytest.raises(psycopg.OperationalError, match="password"):
         psycopg.connect(postgres_url(port, "paysaga_shard_0", None), connect_timeout=5)
     assert paysaga.run("down", timeout=120).returncode == 0
+
+
+def test_a_private_dir_keeps_the_traverse_grant(tmp_path: Path) -> None:
+    """A regression: the card-number scan's Temporal log made its tmp dir private, took
+    the PostgreSQL user's o+x away, and pg_ctl could no longer stop the server below."""
+    from paysaga.stack.private_files import private_dir
+
+    granted = tmp_path / "granted"
+    granted.mkdir(mode=0o755)
+    granted.chmod(0o755)
+    assert _mode(private_dir(granted)) == 0o701
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    plain.chmod(0o750)
+    assert _mode(private_dir(plain)) == 0o700
